@@ -1,0 +1,31 @@
+# dreamreel — every target creates .venv and installs the project first when it is missing
+# or pyproject.toml changed (the stamp file).
+#   make render preset=zoom [input=FILE] [out=FILE] [args="key=value ..."]
+#   make test | make lint
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+preset ?= still
+
+.PHONY: render test lint install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+render: $(STAMP)
+	$(PY) -m pipelines render $(preset) $(if $(input),"input=$(input)") $(if $(out),"output=$(out)") $(args)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check render pipelines tests
+
+clean:
+	rm -rf $(VENV) out

@@ -1,0 +1,40 @@
+"""The one place TensorFlow is imported, quietly.
+
+TensorFlow's C++ layer prints CUDA probes and absl notices straight to file descriptor 2 on
+import and device start-up; no setting silences them, and they would bury our one-line
+messages. We hide fd 2 for that moment only. DREAMREEL_TF_LOGS=1 shows them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from types import ModuleType
+
+
+def _quiet_import() -> ModuleType:
+    if "tensorflow" in sys.modules or os.environ.get("DREAMREEL_TF_LOGS"):
+        import tensorflow
+
+        return tensorflow
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow
+
+        tensorflow.config.list_physical_devices()  # device probing chatter happens here
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return tensorflow
+
+
+tf = _quiet_import()
+
+
+def device_name() -> str:
+    """'GPU' when TensorFlow sees one (it is then used by default), else 'CPU'."""
+    return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
