@@ -1,0 +1,201 @@
+"""The gradient-ascent engine: octaves, roll, tiles and the ascent step.
+
+`DreamEngine` is the stateful object: one per network + objective + smoothing, compiled once
+and reused for every frame of a sequence. All steps of an octave run inside one tf.function
+whose signature has dynamic height/width, so a new image size never re-traces.
+
+Boundary arrays: `dream()` takes and returns uint8 RGB (H, W, 3). Inside, images are float32
+in engine space: RGB in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from render.gradients import SMOOTHING, condition
+from render.models import LayerTerm
+from render.tf_runtime import tf
+
+OctaveCallback = Callable[[int, np.ndarray], None]  # (octave index, uint8 RGB image)
+
+
+@dataclass(frozen=True)
+class DreamSettings:
+    """Per-call knobs; changing them never re-traces the compiled step."""
+
+    octaves: int = 4
+    octave_scale: float = 1.4
+    steps: int = 10
+    step_size: float = 0.01
+    tile: int = 512
+
+
+def octave_sizes(size: tuple[int, int], octaves: int, scale: float, min_size: int
+                 ) -> list[tuple[int, int]]:
+    """(width, height) of each octave, smallest first, ending at `size`.
+
+    Octaves whose shorter side would fall below `min_size` are dropped: below that the
+    network sees mush. The full size itself is always kept.
+    """
+    w, h = size
+    sizes = []
+    for i in range(octaves - 1, 0, -1):
+        f = scale**i
+        ow, oh = max(1, round(w / f)), max(1, round(h / f))
+        if min(ow, oh) >= min_size:
+            sizes.append((ow, oh))
+    sizes.append((w, h))
+    return sizes
+
+
+def work_size(size: tuple[int, int], min_size: int) -> tuple[int, int]:
+    """Size to dream at: `size`, scaled up if its shorter side is below `min_size`."""
+    w, h = size
+    if min(w, h) >= min_size:
+        return size
+    f = min_size / min(w, h)
+    return max(min_size, math.ceil(w * f)), max(min_size, math.ceil(h * f))
+
+
+def tile_edges(length: tf.Tensor, tile: tf.Tensor) -> tf.Tensor:
+    """Edges splitting `length` into ceil(length / tile) near-equal tiles (no sliver tiles)."""
+    n = tf.maximum(1, (length + tile - 1) // tile)
+    return tf.cast(tf.round(tf.linspace(0.0, tf.cast(length, tf.float32), n + 1)), tf.int32)
+
+
+def _resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if (img.shape[1], img.shape[0]) == size:
+        return img
+    shrink = size[0] * size[1] < img.shape[0] * img.shape[1]
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def to_engine(image: np.ndarray) -> np.ndarray:
+    """uint8 RGB -> float32 engine space [-1, 1]."""
+    return image.astype(np.float32) / 127.5 - 1.0
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    """float32 engine space -> uint8 RGB."""
+    return np.clip(np.rint((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+class DreamEngine:
+    """Gradient ascent on images for one network and one layer objective."""
+
+    def __init__(self, network: tf.keras.Model, preprocess: Callable[[tf.Tensor], tf.Tensor],
+                 objective: Sequence[LayerTerm], smoothing: str, min_size: int) -> None:
+        if smoothing not in SMOOTHING:
+            raise ValueError(f"smoothing must be one of {SMOOTHING}, got {smoothing!r}")
+        import keras
+
+        self.objective = tuple(objective)
+        self.smoothing = smoothing
+        self.min_size = min_size
+        self._preprocess = preprocess
+        outputs = [network.get_layer(t.layer).output for t in self.objective]
+        self._features = keras.Model(network.inputs, outputs)
+        for term, out in zip(self.objective, outputs, strict=True):
+            depth = out.shape[-1]
+            bad = [c for c in term.channels if c >= depth]
+            if bad:
+                from render.errors import UserError
+
+                raise UserError(
+                    f"model.layers.{term.layer}.channels: {bad[0]} out of range; "
+                    f"{term.layer} has channels 0..{depth - 1}"
+                )
+        self._octave = tf.function(
+            self._run_octave,
+            input_signature=[
+                tf.TensorSpec([None, None, 3], tf.float32),  # image, engine space
+                tf.TensorSpec([], tf.int32),  # steps
+                tf.TensorSpec([], tf.float32),  # step size
+                tf.TensorSpec([], tf.int32),  # tile
+                tf.TensorSpec([2], tf.int32),  # stateless RNG seed
+                tf.TensorSpec([len(self.objective)], tf.float32),  # layer weights
+            ],
+        )
+
+    @property
+    def trace_count(self) -> int:
+        """How many times the octave step has been traced (should stay at 1)."""
+        return int(self._octave.experimental_get_tracing_count())
+
+    def _loss(self, patch: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+        acts = self._features(self._preprocess(patch[None]), training=False)
+        if not isinstance(acts, (list, tuple)):
+            acts = [acts]
+        total = tf.constant(0.0)
+        for i, (term, act) in enumerate(zip(self.objective, acts, strict=True)):
+            if term.channels:
+                act = tf.gather(act, list(term.channels), axis=-1)
+            total += weights[i] * tf.reduce_mean(act)
+        return total
+
+    def _tiled_gradient(self, img: tf.Tensor, tile: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+        """Gradient of the objective w.r.t. `img`, one tile at a time so memory stays bounded."""
+        shape = tf.shape(img)
+        ys, xs = tile_edges(shape[0], tile), tile_edges(shape[1], tile)
+        grad = tf.zeros_like(img)
+        for iy in tf.range(tf.size(ys) - 1):
+            for ix in tf.range(tf.size(xs) - 1):
+                with tf.GradientTape() as tape:
+                    tape.watch(img)
+                    patch = img[ys[iy]:ys[iy + 1], xs[ix]:xs[ix + 1]]
+                    loss = self._loss(patch, weights)
+                grad += tape.gradient(loss, img)
+        return grad
+
+    def _run_octave(self, img: tf.Tensor, steps: tf.Tensor, step_size: tf.Tensor,
+                    tile: tf.Tensor, seed: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+        """All ascent steps of one octave: roll, tiled gradient, unroll, condition, step."""
+        hw = tf.shape(img)[:2]
+        denom = tf.cast(tf.maximum(steps - 1, 1), tf.float32)
+        for i in tf.range(steps):
+            # A random roll of the whole image each step hides tile seams and border effects.
+            shift = tf.random.stateless_uniform(
+                [2], seed=tf.random.experimental.stateless_fold_in(seed, i),
+                minval=0, maxval=1 << 30, dtype=tf.int32) % hw
+            rolled = tf.roll(img, shift, axis=[0, 1])
+            grad = tf.roll(self._tiled_gradient(rolled, tile, weights), -shift, axis=[0, 1])
+            grad = condition(grad, self.smoothing, tf.cast(i, tf.float32) / denom)
+            img = tf.clip_by_value(img + step_size * grad, -1.0, 1.0)
+        return img
+
+    def dream(self, image: np.ndarray, settings: DreamSettings, seed: int = 0,
+              layer_weights: Sequence[float] | None = None,
+              callback: OctaveCallback | None = None) -> np.ndarray:
+        """Dream `image` (uint8 RGB HxWx3) and return the result at the same size.
+
+        The detail gained at each octave is carried up to the next (Caffe notebook scheme).
+        `layer_weights` overrides the objective's weights (for scheduled weights).
+        """
+        h, w = image.shape[:2]
+        size = work_size((w, h), self.min_size)
+        base = _resize(to_engine(image), size)
+        weights = tf.constant(
+            [t.weight for t in self.objective] if layer_weights is None else layer_weights,
+            tf.float32,
+        )
+        detail = None
+        img = base
+        sizes = octave_sizes(size, settings.octaves, settings.octave_scale, self.min_size)
+        for k, octave_size in enumerate(sizes):
+            octave_base = _resize(base, octave_size)
+            img = octave_base if detail is None else octave_base + _resize(detail, octave_size)
+            img = self._octave(
+                tf.constant(img, tf.float32), tf.constant(settings.steps, tf.int32),
+                tf.constant(settings.step_size, tf.float32),
+                tf.constant(settings.tile, tf.int32),
+                tf.constant([seed & 0x7FFFFFFF, k], tf.int32), weights,
+            ).numpy()
+            detail = img - octave_base
+            if callback is not None:
+                callback(k, to_uint8(img))
+        return to_uint8(_resize(img, (w, h)))

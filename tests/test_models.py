@@ -1,0 +1,153 @@
+"""Model zoo: weight resolution order, the offline fallback, bounded network probe, layers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from render import models
+from render.errors import UserError
+
+
+@pytest.fixture
+def fake_builders(monkeypatch):
+    """Record which weights argument each Keras builder receives, without building a net."""
+    calls = []
+
+    def fake(name):
+        def build(weights):
+            calls.append((name, weights))
+            return f"net:{name}:{weights}"
+        return build
+
+    for name in models.MODELS:
+        monkeypatch.setitem(models._BUILDERS, name, fake(name))
+    return calls
+
+
+def test_unknown_model_lists_valid_names():
+    with pytest.raises(UserError, match="available: inception_v3, vgg16, efficientnet_lite0"):
+        models.get_spec("inception_v4")
+
+
+def test_unknown_layer_lists_valid_layers():
+    with pytest.raises(UserError, match=r"valid: mixed0, mixed1, .*mixed10"):
+        models.parse_layers(models.MODELS["inception_v3"], {"mixed11": 1.0})
+
+
+def test_layer_forms_parse():
+    spec = models.MODELS["inception_v3"]
+    assert models.parse_layers(spec, None) == (
+        models.LayerTerm("mixed3", 1.0), models.LayerTerm("mixed5", 1.5))
+    assert models.parse_layers(spec, ["mixed1"]) == (models.LayerTerm("mixed1", 1.0),)
+    terms = models.parse_layers(spec, {"mixed4": {"weight": 2, "channels": [12, 97]}})
+    assert terms == (models.LayerTerm("mixed4", 2.0, (12, 97)),)
+    assert len(models.parse_layers(spec, "all")) == 11
+    with pytest.raises(UserError, match="allowed: weight, channels"):
+        models.parse_layers(spec, {"mixed4": {"wieght": 2}})
+    with pytest.raises(UserError, match="channel indices"):
+        models.parse_layers(spec, {"mixed4": {"channels": [-1]}})
+
+
+def test_explicit_file_then_cache_then_fallback(fake_builders, tmp_path, monkeypatch):
+    weights = tmp_path / "w.h5"
+    weights.write_bytes(b"x")
+    loaded = models.load_model("inception_v3", str(weights))
+    assert fake_builders[-1] == ("inception_v3", str(weights))
+    assert loaded.notice is None and loaded.weights.startswith("file")
+
+    with pytest.raises(UserError, match="not found"):
+        models.load_model("inception_v3", str(tmp_path / "missing.h5"))
+
+    cache = models.keras_cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    cached = cache / models.MODELS["vgg16"].keras_weights_file
+    cached.write_bytes(b"x")
+    try:
+        loaded = models.load_model("vgg16", "imagenet")
+        assert fake_builders[-1] == ("vgg16", str(cached))
+        assert "cache" in loaded.weights
+    finally:
+        cached.unlink()
+
+    loaded = models.load_model("inception_v3", "imagenet")  # DREAMREEL_OFFLINE=1 in conftest
+    assert loaded.spec.name == "efficientnet_lite0"
+    assert fake_builders[-1] == ("efficientnet_lite0", "imagenet")
+    assert "DREAMREEL_OFFLINE" in loaded.notice and "inception_v3" in loaded.notice
+
+
+def test_fallback_notice_is_one_line_and_swaps_layers(fake_builders):
+    lines = []
+    loaded = models.load_model("inception_v3", "imagenet", notify=lines.append)
+    terms = models.resolve_objective(loaded, {"mixed4": 1.0}, notify=lines.append)
+    assert len(lines) == 1 and "\n" not in lines[0]
+    assert "mixed4 replaced by its defaults" in lines[0]
+    assert {t.layer for t in terms} == set(models.MODELS["efficientnet_lite0"].default_layers)
+
+
+def test_random_weights_never_fall_back(fake_builders):
+    loaded = models.load_model("inception_v3", "none")
+    assert loaded.spec.name == "inception_v3" and loaded.weights == "random"
+
+
+def test_online_attempt_is_bounded(fake_builders, monkeypatch):
+    """A network that never answers must not hang the render: the probe gives up."""
+    monkeypatch.delenv("DREAMREEL_OFFLINE")
+    monkeypatch.setattr(models, "PROBE_SECONDS", 0.3)
+    monkeypatch.setattr(models.socket, "create_connection",
+                        lambda *a, **k: time.sleep(5))
+    start = time.monotonic()
+    loaded = models.load_model("inception_v3", "imagenet")
+    assert time.monotonic() - start < 2.0
+    assert loaded.spec.name == "efficientnet_lite0" and "no network" in loaded.notice
+
+
+def test_failed_download_falls_back(fake_builders, monkeypatch):
+    monkeypatch.delenv("DREAMREEL_OFFLINE")
+    monkeypatch.setattr(models, "network_reachable", lambda *a, **k: True)
+
+    def refuse(spec):
+        raise OSError("connection reset")
+
+    monkeypatch.setattr(models, "_download", refuse)
+    loaded = models.load_model("vgg16", "imagenet")
+    assert loaded.spec.name == "efficientnet_lite0"
+    assert "download failed: connection reset" in loaded.notice
+
+
+def test_real_offline_model_dreams_end_to_end():
+    """The shipped ImageNet EfficientNet-Lite0, at small size, through the Dreamer API."""
+    import numpy as np
+
+    from render import Dreamer
+    from render.media import default_image
+
+    lines = []
+    dreamer = Dreamer(model="inception_v3", octaves=2, steps=3, step_size=0.05,
+                      notify=lines.append)
+    assert dreamer.model_name == "efficientnet_lite0" and len(lines) == 1
+    image = default_image((192, 144))
+    seen = []
+    out = dreamer(image, callback=lambda k, img: seen.append(k))
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert seen == [0, 1]
+    assert np.abs(out.astype(int) - image).mean() > 2.0
+
+
+@pytest.mark.parametrize("kind", ["gray", "rgba", "uint16", "float"])
+def test_dreamer_converts_unusual_inputs(kind):
+    import numpy as np
+
+    from render import Dreamer
+
+    dreamer = Dreamer(model="efficientnet_lite0", weights="none", octaves=1, steps=1)
+    rng = np.random.default_rng(0)
+    image = {
+        "gray": rng.integers(0, 255, (40, 30), dtype=np.uint8),
+        "rgba": rng.integers(0, 255, (40, 30, 4), dtype=np.uint8),
+        "uint16": rng.integers(0, 65535, (40, 30, 3), dtype=np.uint16),
+        "float": rng.random((40, 30, 3)),
+    }[kind]
+    out = dreamer(image)
+    assert out.shape == (40, 30, 3) and out.dtype == np.uint8
