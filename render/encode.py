@@ -1,0 +1,332 @@
+"""Stream RGB frames to the bundled ffmpeg, producing an H.264 MP4 or a looping GIF.
+
+Frames are piped raw (rgb24) to one ffmpeg process. The output is written to a hidden temp
+file next to the destination and moved into place with ``os.replace`` only after ffmpeg exits
+successfully, so a crash, an exception or a full disk never leaves a truncated file under the
+real name.
+
+Design choices:
+
+* Only ``.mp4`` and ``.gif`` are accepted (case-insensitive); other containers would need
+  other codec/flag choices (``+faststart`` is MP4-specific, WebM needs VP9), so they are
+  rejected with a ``UserError`` rather than half-supported.
+* MP4 (libx264, yuv420p) needs even dimensions. An odd width/height is *cropped* by one
+  pixel at the right/bottom edge (101x57 -> 100x56) instead of padded, so no black bar
+  appears and the remaining pixels keep their coordinates. GIF keeps the exact size.
+* RGB is converted with the BT.709 matrix and the stream is tagged BT.709, so browsers and
+  players (which assume BT.709 for untagged HD video) show the intended colours.
+* GIF frame delays are whole centiseconds: an fps that does not give a whole delay is
+  rounded (``gif_timing``), the caller is told once through ``notify``, and frames are fed
+  at the effective rate. The palette is built in the same process (split/palettegen/
+  paletteuse), which means ffmpeg holds every frame in memory until the end: fine for
+  GIF-sized clips, not for long high-resolution ones (use MP4 for those).
+* ffmpeg's stderr goes to an anonymous temp file (never a pipe), so it cannot fill up and
+  deadlock the frame writer. On failure the first error line becomes the one-line
+  ``UserError`` message (the first line is the cause; later lines are ffmpeg's cascade such
+  as "Nothing was written into output file"), and the full stderr is chained as the cause.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import numbers
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from fractions import Fraction
+from types import TracebackType
+from typing import IO
+
+import imageio_ffmpeg
+import numpy as np
+
+from render.errors import UserError
+
+__all__ = ["FrameEncoder", "gif_timing", "output_kind"]
+
+_KINDS = {".mp4": "mp4", ".gif": "gif"}
+X264_PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast",
+    "medium", "slow", "slower", "veryslow", "placebo",
+)
+GIF_DITHERS = ("sierra2_4a", "floyd_steinberg", "bayer", "bayer:N (N=0..5)", "none")
+_BT709 = "colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv"
+_temp_counter = itertools.count()
+
+
+def output_kind(path: str | os.PathLike[str]) -> str:
+    """Return ``"mp4"`` or ``"gif"`` from the file extension; anything else is a UserError."""
+    kind = _KINDS.get(pathlib.Path(path).suffix.lower())
+    if kind is None:
+        allowed = ", ".join(_KINDS)
+        raise UserError(f"{os.fspath(path)}: unsupported output extension; use one of {allowed}")
+    return kind
+
+
+def gif_timing(fps: float) -> tuple[int, float]:
+    """Return ``(delay_cs, effective_fps)`` for a GIF at ``fps``.
+
+    GIF delays are whole centiseconds, so the delay is ``round(100 / fps)`` (half up), never
+    below 2 cs because browsers slow down 0-1 cs delays; effective fps is ``100 / delay``.
+    """
+    _check_fps(fps)
+    delay = max(2, math.floor(100.0 / float(fps) + 0.5))
+    return delay, 100.0 / delay
+
+
+def _check_fps(fps: float) -> None:
+    if not isinstance(fps, numbers.Real) or not math.isfinite(fps) or fps <= 0:
+        raise UserError(f"fps must be a positive number, got {fps!r}")
+
+
+def _fps_fraction(fps: float) -> Fraction:
+    """Exact rational frame rate; NTSC rates given as decimals (29.97) become N*1000/1001."""
+    ntsc = round(fps * 1.001)
+    if abs(fps - round(fps)) > 1e-3 and abs(fps - ntsc * 1000 / 1001) < 5e-3:
+        return Fraction(ntsc * 1000, 1001)
+    return Fraction(fps).limit_denominator(1001)
+
+
+def _temp_path(path: pathlib.Path) -> pathlib.Path:
+    """Hidden per-process temp name in the destination directory, real extension last."""
+    return path.with_name(f".{path.stem}.part-{os.getpid()}-{next(_temp_counter)}{path.suffix}")
+
+
+def _ffmpeg_exe() -> str:
+    try:
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError as exc:
+        raise UserError(f"ffmpeg not found: {exc}") from exc
+
+
+def _gif_dither_option(dither: str) -> str:
+    """Map ``sierra2_4a``/``floyd_steinberg``/``none``/``bayer``/``bayer:N`` to paletteuse args."""
+    if dither in ("sierra2_4a", "floyd_steinberg", "none", "bayer"):
+        return f"dither={dither}"
+    match = re.fullmatch(r"bayer:([0-5])", dither)
+    if match:
+        return f"dither=bayer:bayer_scale={match.group(1)}"
+    raise UserError(f"gif_dither {dither!r} is not one of {', '.join(GIF_DITHERS)}")
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not (
+        low <= value <= high
+    ):
+        raise UserError(f"{name} must be an integer from {low} to {high}, got {value!r}")
+    return int(value)
+
+
+class FrameEncoder:
+    """Streams uint8 HxWx3 RGB frames to one output file through ffmpeg.
+
+    The file appears atomically: under its real name only once ffmpeg has succeeded.
+
+    Use as a context manager: a clean exit calls :meth:`close`, an exception calls
+    :meth:`abort`. Notices (GIF fps rounding, ignored audio) go to ``notify``, or to stderr
+    when it is ``None``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        size: tuple[int, int],
+        fps: float,
+        *,
+        crf: int = 18,
+        preset: str = "medium",
+        gif_dither: str = "sierra2_4a",
+        gif_colors: int = 256,
+        gif_loop: int = 0,
+        audio: str | os.PathLike[str] | None = None,
+        notify: Callable[[str], None] | None = None,
+    ) -> None:
+        self._path = pathlib.Path(path)
+        self._kind = output_kind(self._path)
+        if len(size) != 2:
+            raise UserError(f"frame size must be (width, height), got {size!r}")
+        self._width = _check_int("frame width", size[0], 1, 65535)
+        self._height = _check_int("frame height", size[1], 1, 65535)
+        _check_fps(fps)
+        fps = float(fps)  # numpy scalars etc.; Fraction() only takes real floats
+        self._notify = notify or (lambda msg: print(msg, file=sys.stderr))
+        self._frames = 0
+        self._state = "open"  # -> "closed" (output in place) or "aborted" (nothing left)
+
+        if self._kind == "mp4":
+            args = self._mp4_args(fps, crf, preset, audio)
+        else:
+            args = self._gif_args(fps, gif_dither, gif_colors, gif_loop, audio)
+
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"{self._path}: cannot create output directory: {exc}") from exc
+        self._temp = _temp_path(self._path)
+        cmd = [_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostats", "-y",
+               *args, os.fspath(self._temp)]
+        # Lives as long as the encoder; closed by close()/abort().
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
+        try:
+            # New session: Ctrl-C reaches only Python, which then aborts ffmpeg itself,
+            # instead of ffmpeg finishing a truncated file on its own SIGINT.
+            self._proc = subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._stderr.close()
+            raise UserError(f"cannot start ffmpeg ({cmd[0]}): {exc}") from exc
+
+    def _raw_input(self, rate: Fraction) -> list[str]:
+        return ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self._width}x{self._height}",
+                "-r", f"{rate.numerator}/{rate.denominator}", "-i", "-"]
+
+    def _mp4_args(
+        self, fps: float, crf: int, preset: str, audio: str | os.PathLike[str] | None
+    ) -> list[str]:
+        """ffmpeg input + output arguments for H.264 MP4 (validates the MP4 options)."""
+        crf = _check_int("crf", crf, 0, 51)
+        if preset not in X264_PRESETS:
+            raise UserError(f"preset {preset!r} is not one of {', '.join(X264_PRESETS)}")
+        inputs = self._raw_input(_fps_fraction(fps))
+        maps = ["-map", "0:v"]
+        if audio is not None:
+            if not os.path.isfile(audio):
+                raise UserError(f"{os.fspath(audio)}: audio source file not found")
+            inputs += ["-i", os.fspath(audio)]
+            # '?': a source without audio is not an error. apad + -shortest ends the file
+            # with the video: longer audio is cut, shorter audio is padded with silence
+            # (plain -shortest would cut the *video* to a short audio track).
+            maps += ["-map", "1:a?", "-af", "apad", "-c:a", "aac", "-shortest"]
+        even_w, even_h = self._width - self._width % 2, self._height - self._height % 2
+        if even_w == 0 or even_h == 0:
+            raise UserError(f"{self._path}: MP4 frames must be at least 2x2 pixels")
+        filters = [] if (even_w, even_h) == (self._width, self._height) else [
+            f"crop={even_w}:{even_h}:0:0"
+        ]
+        filters += ["scale=out_color_matrix=bt709:out_range=tv", "format=yuv420p",
+                    f"setparams={_BT709}"]
+        return [*inputs, *maps, "-vf", ",".join(filters), "-c:v", "libx264",
+                "-pix_fmt", "yuv420p", "-crf", str(crf), "-preset", preset,
+                "-movflags", "+faststart", "-f", "mp4"]
+
+    def _gif_args(
+        self, fps: float, dither: str, colors: int, loop: int,
+        audio: str | os.PathLike[str] | None,
+    ) -> list[str]:
+        """ffmpeg input + output arguments for a looping GIF (validates the GIF options)."""
+        dither_opt = _gif_dither_option(dither)
+        colors = _check_int("gif_colors", colors, 2, 256)
+        loop = _check_int("gif_loop (0 = forever, -1 = play once)", loop, -1, 65535)
+        delay, effective = gif_timing(fps)
+        if abs(effective - fps) > 1e-6 * fps:
+            self._notify(
+                f"gif: {fps:g} fps is not a whole number of centiseconds per frame; "
+                f"using {effective:g} fps ({delay} cs per frame)"
+            )
+        if audio is not None:
+            self._notify(f"gif: GIF has no audio; ignoring {os.fspath(audio)}")
+        graph = (
+            f"[0:v]split[a][b];[a]palettegen=stats_mode=diff:max_colors={colors}[p];"
+            f"[b][p]paletteuse={dither_opt}:diff_mode=rectangle[out]"
+        )
+        return [*self._raw_input(Fraction(100, delay)), "-filter_complex", graph,
+                "-map", "[out]", "-loop", str(loop), "-f", "gif"]
+
+    @property
+    def path(self) -> pathlib.Path:
+        """Final output path (exists only after a successful :meth:`close`)."""
+        return self._path
+
+    def write(self, frame: np.ndarray) -> None:
+        """Send one uint8 (H, W, 3) RGB frame to ffmpeg."""
+        if self._state != "open":
+            raise RuntimeError(f"{self._path}: write() after the encoder was {self._state}")
+        expected = (self._height, self._width, 3)
+        if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.shape != expected:
+            got = (getattr(frame, "dtype", type(frame).__name__), getattr(frame, "shape", None))
+            raise ValueError(f"expected a uint8 array of shape {expected}, got {got}")
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(memoryview(np.ascontiguousarray(frame)).cast("B"))
+        except OSError:  # ffmpeg died (bad output, disk full): report its reason instead
+            self._fail()
+        self._frames += 1
+
+    def close(self) -> pathlib.Path:
+        """Finish encoding, check ffmpeg's exit code, move the temp file into place."""
+        if self._state == "closed":
+            return self._path
+        if self._state == "aborted":
+            raise RuntimeError(f"{self._path}: close() after abort()")
+        try:  # any failure or interrupt (Ctrl-C while ffmpeg finishes) must not leave a temp
+            if self._frames == 0:
+                raise RuntimeError(f"{self._path}: no frames were written; nothing to encode")
+            assert self._proc.stdin is not None
+            with contextlib.suppress(OSError):  # ffmpeg already exited; its exit code tells why
+                self._proc.stdin.close()
+            if self._proc.wait() != 0:
+                self._fail()
+            try:
+                os.replace(self._temp, self._path)
+            except OSError as exc:
+                raise UserError(f"{self._path}: cannot move output into place: {exc}") from exc
+        except BaseException:
+            self.abort()
+            raise
+        self._stderr.close()
+        self._state = "closed"
+        return self._path
+
+    def abort(self) -> None:
+        """Kill ffmpeg and delete the temp file; safe to call any number of times."""
+        if self._state == "open":
+            self._cleanup()
+
+    def _cleanup(self) -> None:
+        self._state = "aborted"
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        if self._proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self._proc.stdin.close()
+        self._temp.unlink(missing_ok=True)
+        self._stderr.close()
+
+    def _fail(self) -> None:
+        """Clean up after ffmpeg exited with an error and raise a one-line UserError."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(timeout=10)  # it is exiting; let it finish writing stderr
+        self._stderr.seek(0)
+        text = self._stderr.read().decode("utf-8", "replace")
+        rc = self._proc.returncode
+        self._cleanup()
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        # Drop ffmpeg's "[component @ 0x...] " prefix; it means nothing to users.
+        reason = re.sub(r"^(\[[^\]]*\]\s*)+", "", lines[0]) if lines else "no error message"
+        reason = reason.replace(os.fspath(self._temp), os.fspath(self._path))  # hide temp name
+        raise UserError(
+            f"{self._path}: ffmpeg failed (exit code {rc}): {reason}"
+        ) from RuntimeError(f"ffmpeg stderr:\n{text}")
+
+    def __enter__(self) -> FrameEncoder:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
