@@ -1,0 +1,75 @@
+"""Command line: `python -m pipelines render PRESET [key=value ...]` (also `dreamreel`).
+
+Exit codes: 0 done, 2 bad input (one line, no traceback unless --debug), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+
+from render.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line like every other input error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"dreamreel: error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dreamreel", description="DeepDream stills, zooms, videos and GIFs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    render = sub.add_parser("render", help="render a preset")
+    render.add_argument("preset", help="preset name in presets/ or a path to a YAML file")
+    render.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="dotted-key overrides, e.g. dream.steps=5 size=[320,180]")
+    render.add_argument("--force", action="store_true", help="re-render from scratch")
+    render.add_argument("--quiet", action="store_true", help="no progress bar")
+    render.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub.add_parser("list", help="list the available presets")
+    return parser
+
+
+def _render(args: argparse.Namespace) -> int:
+    from pipelines import presets
+    from pipelines.registry import PIPELINES
+    from pipelines.run_options import RunOptions
+
+    preset = presets.load(args.preset, args.overrides)
+    pipeline = PIPELINES[preset.config["pipeline"]]
+    outputs = pipeline.run(preset, RunOptions(force=args.force, quiet=args.quiet))
+    print(f"dreamreel: wrote {', '.join(str(p) for p in outputs)}", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # usage errors (2) and --help (0) end here, not the process
+        return int(exc.code or 0)
+    debug = getattr(args, "debug", False)
+    try:
+        if args.command == "list":
+            from pipelines.presets import available
+
+            print("\n".join(available()))
+            return 0
+        return _render(args)
+    except UserError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"dreamreel: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dreamreel: interrupted; run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The `layers` pipeline: the original project's layer gallery — what each layer of a model
+sees, one labelled tile per layer, shallow to deep, on one PNG contact sheet."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from pipelines.dreamer_config import make_dreamer, model_record
+from pipelines.outputs import resolve_outputs, write_sidecar
+from pipelines.presets import Preset
+from pipelines.run_options import RunOptions
+from pipelines.schema import Field
+from pipelines.sources import still_input
+from render.media import check_image_output, write_image
+
+SCHEMA: dict = {
+    "gallery": {
+        "columns": Field("int", 0, low=0, high=64, help="tiles per row; 0 = square-ish grid"),
+        "label": Field("bool", True, help="write the layer name on each tile"),
+    },
+}
+
+
+def label_tile(tile: np.ndarray, text: str) -> np.ndarray:
+    """Write `text` on a dark band along the bottom of a uint8 RGB tile."""
+    out = tile.copy()
+    h, w = out.shape[:2]
+    scale = max(0.35, min(w, h) / 400)
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    band = th + base + 6
+    out[h - band:] = (out[h - band:] * 0.35).astype(np.uint8)
+    cv2.putText(out, text, (4, h - base - 3), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def contact_sheet(tiles: list[np.ndarray], columns: int = 0, gap: int = 4) -> np.ndarray:
+    """Lay equal-sized uint8 RGB tiles on a grid (row-major) with a dark gap."""
+    n = len(tiles)
+    cols = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    h, w = tiles[0].shape[:2]
+    sheet = np.full((rows * h + (rows + 1) * gap, cols * w + (cols + 1) * gap, 3), 16, np.uint8)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, cols)
+        y, x = gap + r * (h + gap), gap + c * (w + gap)
+        sheet[y:y + h, x:x + w] = tile
+    return sheet
+
+
+def run(preset: Preset, opts: RunOptions) -> list[Path]:
+    """Dream the same image once per layer (one compiled engine, one-hot layer weights)."""
+    cfg = preset.config
+    outputs = resolve_outputs(cfg, preset.name, ".png", check_image_output)
+    image = still_input(cfg)
+    model_cfg = cfg["model"]
+    dreamer = make_dreamer({**cfg, "model": {**model_cfg, "layers": model_cfg["layers"] or "all"}},
+                           opts.notify)
+    names = [t.layer for t in dreamer.objective]
+    tiles = []
+    for i, name in enumerate(tqdm(names, desc="layers", unit="layer", disable=opts.quiet)):
+        weights = [1.0 if j == i else 0.0 for j in range(len(names))]
+        tile = dreamer(image, layer_weights=weights)
+        tiles.append(label_tile(tile, name) if cfg["gallery"]["label"] else tile)
+    sheet = contact_sheet(tiles, cfg["gallery"]["columns"])
+    record = {"preset": preset.name, "source": str(preset.source), "digest": preset.digest,
+              "config": cfg, "model": model_record(dreamer), "tiles": names}
+    for path in outputs:
+        write_image(path, sheet)
+        write_sidecar(path, {**record, "output": str(path)})
+    return outputs

@@ -1,0 +1,163 @@
+"""Presets: find a YAML preset by name or path, apply `key=value` overrides, validate it
+against the common schema plus its pipeline's own keys.
+
+YAML is read with yaml.safe_load only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipelines.schema import Field, Schema, validate
+from render.errors import UserError
+from render.gradients import SMOOTHING
+from render.models import MODELS
+
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+
+COMMON: dict[str, Any] = {
+    "pipeline": Field("str", help="which pipeline renders this preset"),
+    "input": Field("path", nullable=True, help="input file; omitted = generated image"),
+    "output": Field("paths", nullable=True, help="output file(s); default out/<preset>.<ext>"),
+    "size": Field("size", nullable=True, help="[width, height]; omitted = input size"),
+    "seed": Field("int", 0, low=0, high=2**31 - 1, help="random seed (rolls)"),
+    "model": {
+        "name": Field("choice", "inception_v3", choices=tuple(MODELS), help="network"),
+        "layers": Field("any", nullable=True, help="layer objective; omitted = model default"),
+        "weights": Field("str", "imagenet", nullable=True,
+                         help="imagenet, none (random) or a weights file"),
+    },
+    "dream": {
+        "steps": Field("int", 10, low=1, high=1000, help="ascent steps per octave"),
+        "step_size": Field("float", 0.01, above=0, high=1.0, help="step per unit-RMS gradient"),
+        "octaves": Field("int", 4, low=1, high=12, help="octave count"),
+        "octave_scale": Field("float", 1.4, above=1.0, high=4.0, help="size ratio of octaves"),
+        "tile": Field("int", 512, low=64, high=8192, help="gradient tile size (px)"),
+        "smoothing": Field("choice", None, choices=(None, *SMOOTHING), nullable=True,
+                           help="gradient smoothing; omitted = model default"),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A resolved preset: validated settings plus where they came from."""
+
+    name: str
+    source: Path
+    config: dict[str, Any]
+
+    @property
+    def digest(self) -> str:
+        """Hash of the resolved settings (what a render's checkpoints are valid for)."""
+        blob = json.dumps(self.config, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def available() -> list[str]:
+    """Names of the presets shipped in presets/."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def find(name_or_path: str) -> Path:
+    """Resolve a preset name (presets/NAME.yaml) or a path to a YAML file."""
+    candidate = Path(name_or_path)
+    looks_like_path = candidate.suffix in (".yaml", ".yml") or "/" in name_or_path
+    if looks_like_path:
+        if not candidate.is_file():
+            raise UserError(f"preset file {candidate} not found")
+        return candidate
+    path = PRESETS_DIR / f"{name_or_path}.yaml"
+    if path.is_file():
+        return path
+    names = available()
+    close = difflib.get_close_matches(name_or_path, names, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UserError(f"unknown preset {name_or_path!r}{hint} (available: {', '.join(names)})")
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """safe_load a YAML mapping; syntax errors report line and column."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read preset ({exc})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"{path}{where}: YAML syntax error: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a preset must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """'dream.steps=5' -> (['dream', 'steps'], 5); values are YAML scalars or lists."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UserError(f"override {text!r}: expected key=value (e.g. dream.steps=5)")
+    parts = key.split(".")
+    if any(not p for p in parts):
+        raise UserError(f"override {text!r}: malformed key {key!r}")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        raise UserError(f"override {text!r}: value is not valid YAML") from None
+    return parts, parsed
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Merge dotted `key=value` overrides into a copy of `data`."""
+    merged: dict[str, Any] = json.loads(json.dumps(data, default=str))  # deep copy
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = merged
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise UserError(f"override {text!r}: {'.'.join(parts[:i + 1])} is not a mapping")
+            node = child
+        node[parts[-1]] = value
+    return merged
+
+
+def load(name_or_path: str, overrides: Sequence[str] = (),
+         schemas: Mapping[str, Schema] | None = None) -> Preset:
+    """Load, override and validate a preset. `schemas` maps pipeline name -> extra keys."""
+    if schemas is None:
+        from pipelines.registry import PIPELINES
+
+        schemas = {name: p.schema for name, p in PIPELINES.items()}
+    path = find(name_or_path)
+    data = apply_overrides(read_yaml(path), overrides)
+    pipes = schemas
+    pipeline = data.get("pipeline")
+    if pipeline not in pipes:
+        raise UserError(
+            f"{path}: key 'pipeline' must be one of {', '.join(pipes)}, got {pipeline!r}"
+        )
+    extra = pipes[pipeline]
+    schema = {**COMMON, **{k: v for k, v in extra.items() if k not in ("model", "dream")}}
+    for section in ("model", "dream"):
+        schema[section] = {**COMMON[section], **extra.get(section, {})}
+    try:
+        config = validate(data, schema)
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    return Preset(path.stem, path, config)

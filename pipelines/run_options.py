@@ -1,0 +1,16 @@
+"""Command-line switches every pipeline honours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from render.models import Notify, stderr_notify
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """`force` re-renders from scratch; `quiet` hides progress; `notify` prints notices."""
+
+    force: bool = False
+    quiet: bool = False
+    notify: Notify = field(default=stderr_notify)
