@@ -27,6 +27,7 @@ Notify = Callable[[str], None]
 DOWNLOAD_HOST = ("storage.googleapis.com", 443)
 PROBE_SECONDS = 3.0
 DOWNLOAD_SOCKET_TIMEOUT = 30.0
+RANDOM_INIT_SEED = 1234
 
 
 def stderr_notify(message: str) -> None:
@@ -267,6 +268,9 @@ def load_model(name: str, weights: str | None = "imagenet", notify: Notify = std
     """
     spec = get_spec(name)
     if weights is None or str(weights).lower() == "none":
+        import keras
+
+        keras.utils.set_random_seed(RANDOM_INIT_SEED)  # same net every run: resumes match
         return LoadedModel(spec, spec.build(None), "random", name)
     if str(weights).lower() != "imagenet":
         path = Path(weights).expanduser()

@@ -7,80 +7,16 @@ import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
 import pytest
+from media_probe import read_gif_info, read_mp4  # noqa: E402  (tests/ is on sys.path)
 
 from render import encode
 from render.encode import FrameEncoder, gif_timing, output_kind
 from render.errors import UserError
-
-# --------------------------------------------------------------------------- GIF byte reader
-
-
-@dataclass
-class GifInfo:
-    """What the tests need from a GIF: loop count, per-frame delays, colour-table sizes."""
-
-    width: int
-    height: int
-    loop: int | None = None  # NETSCAPE2.0 loop count (0 = forever); None = block absent
-    delays: list[int] = field(default_factory=list)  # centiseconds, one per GCE
-    frames: int = 0
-    table_sizes: list[int] = field(default_factory=list)  # global first, then local ones
-
-
-def _skip_sub_blocks(data: bytes, pos: int) -> tuple[bytes, int]:
-    """Return the concatenated data sub-blocks starting at pos and the position after them."""
-    chunks = []
-    while (n := data[pos]) != 0:
-        chunks.append(data[pos + 1 : pos + 1 + n])
-        pos += 1 + n
-    return b"".join(chunks), pos + 1
-
-
-def read_gif_info(data: bytes) -> GifInfo:
-    """Parse a GIF89a file's block structure (GIF89a spec, sections 17-26) without decoding."""
-    assert data[:6] in (b"GIF87a", b"GIF89a"), data[:6]
-    width, height = int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
-    info = GifInfo(width, height)
-    flags, pos = data[10], 13
-    if flags & 0x80:
-        size = 2 << (flags & 7)
-        info.table_sizes.append(size)
-        pos += 3 * size
-    while True:
-        block = data[pos]
-        if block == 0x3B:  # trailer
-            return info
-        if block == 0x21:  # extension: label, then sub-blocks
-            label = data[pos + 1]
-            if label == 0xF9:  # graphic control extension: size 4, flags, delay(2), transp
-                assert data[pos + 2] == 4
-                info.delays.append(int.from_bytes(data[pos + 4 : pos + 6], "little"))
-                _, pos = _skip_sub_blocks(data, pos + 2)
-            elif label == 0xFF:  # application extension
-                app_len = data[pos + 2]
-                app = data[pos + 3 : pos + 3 + app_len]
-                payload, pos = _skip_sub_blocks(data, pos + 3 + app_len)
-                if app == b"NETSCAPE2.0" and payload[:1] == b"\x01":
-                    info.loop = int.from_bytes(payload[1:3], "little")
-            else:
-                _, pos = _skip_sub_blocks(data, pos + 2)
-        elif block == 0x2C:  # image descriptor (10 bytes), optional local table, LZW data
-            flags = data[pos + 9]
-            pos += 10
-            if flags & 0x80:
-                size = 2 << (flags & 7)
-                info.table_sizes.append(size)
-                pos += 3 * size
-            _, pos = _skip_sub_blocks(data, pos + 1)  # skip LZW minimum code size byte
-            info.frames += 1
-        else:
-            raise AssertionError(f"unexpected GIF block 0x{block:02x} at {pos}")
 
 
 def test_gif_reader_on_hand_built_gif() -> None:
@@ -114,14 +50,6 @@ def gradient(width: int, height: int, shift: int = 0) -> np.ndarray:
     y = np.pi * y / height
     rgb = 0.5 + 0.45 * np.stack([np.sin(x), np.cos(y), np.sin(x + y)], axis=-1)
     return np.round(rgb * 255).astype(np.uint8)
-
-
-def read_mp4(path: Path) -> tuple[dict, np.ndarray]:
-    gen = imageio_ffmpeg.read_frames(str(path))
-    meta = next(gen)
-    w, h = meta["size"]
-    frames = np.stack([np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in gen])
-    return meta, frames
 
 
 def probe(path: Path) -> str:

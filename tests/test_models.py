@@ -91,6 +91,15 @@ def test_random_weights_never_fall_back(fake_builders):
     assert loaded.spec.name == "inception_v3" and loaded.weights == "random"
 
 
+def test_random_init_is_the_same_every_build():
+    """A resumed render with weights=none must continue with the same network."""
+    import numpy as np
+
+    a = models.load_model("efficientnet_lite0", "none").network.get_weights()
+    b = models.load_model("efficientnet_lite0", "none").network.get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
 def test_online_attempt_is_bounded(fake_builders, monkeypatch):
     """A network that never answers must not hang the render: the probe gives up."""
     monkeypatch.delenv("DREAMREEL_OFFLINE")

@@ -1,0 +1,111 @@
+"""Keyframe schedules: "0:(1.02), 60:(1.05), 120:(1.02)" — a value per frame, interpolated
+between keys (linear, or smooth monotone cubic) and held before the first and after the last.
+
+A plain number is a constant schedule.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.interpolate import PchipInterpolator
+
+from render.errors import UserError
+
+INTERPOLATIONS = ("linear", "smooth")
+_KEY = re.compile(r"^\s*(-?\d+)\s*:\s*\(\s*([^()]*?)\s*\)\s*$")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Keyframes (frame -> value), sorted by frame."""
+
+    frames: tuple[int, ...]
+    values: tuple[float, ...]
+    interpolation: str = "linear"
+
+    def at(self, t: int) -> float:
+        """The value at frame `t`."""
+        if len(self.frames) == 1:
+            return self.values[0]
+        if self.interpolation == "smooth":
+            x = min(max(t, self.frames[0]), self.frames[-1])
+            return float(PchipInterpolator(self.frames, self.values)(x))
+        return float(np.interp(t, self.frames, self.values))
+
+    @property
+    def constant(self) -> bool:
+        return len(set(self.values)) == 1
+
+    def last_key(self) -> int:
+        return self.frames[-1]
+
+
+def parse(key: str, value: object, interpolation: str = "linear") -> Schedule:
+    """Parse a number or a keyframe string for preset key `key` (named in errors)."""
+    if isinstance(value, bool):
+        raise UserError(f"{key}: expected a number or a schedule like \"0:(1.02), 60:(1.05)\"")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise UserError(f"{key}: must be a finite number, got {value}")
+        return Schedule((0,), (float(value),), interpolation)
+    if not isinstance(value, str) or not value.strip():
+        raise UserError(f"{key}: expected a number or a schedule like \"0:(1.02), 60:(1.05)\", "
+                        f"got {value!r}")
+    pairs: dict[int, float] = {}
+    for part in _split_keys(key, value):
+        m = _KEY.match(part)
+        if not m:
+            raise UserError(f"{key}: malformed keyframe {part.strip()!r} in schedule {value!r}; "
+                            "expected FRAME:(VALUE), e.g. \"0:(1.02), 60:(1.05)\"")
+        frame = int(m.group(1))
+        try:
+            number = float(m.group(2))
+        except ValueError:
+            raise UserError(f"{key}: keyframe {part.strip()!r}: {m.group(2)!r} is not a number"
+                            ) from None
+        if frame < 0:
+            raise UserError(f"{key}: keyframe {part.strip()!r}: frames start at 0")
+        if frame in pairs:
+            raise UserError(f"{key}: frame {frame} appears twice in schedule {value!r}")
+        if not math.isfinite(number):
+            raise UserError(f"{key}: keyframe {part.strip()!r}: value must be finite")
+        pairs[frame] = number
+    frames = tuple(sorted(pairs))
+    return Schedule(frames, tuple(pairs[f] for f in frames), interpolation)
+
+
+def _split_keys(key: str, text: str) -> list[str]:
+    """Split at commas outside parentheses."""
+    parts, depth, current = [], 0, []
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    if any(not p.strip() for p in parts):
+        raise UserError(f"{key}: empty keyframe in schedule {text!r}")
+    return parts
+
+
+def check(key: str, schedule: Schedule, frames: int, low: float | None = None,
+          above: float | None = None, high: float | None = None) -> Schedule:
+    """Check keys fall inside the clip and every keyframe value is in range."""
+    if schedule.last_key() >= frames:
+        raise UserError(f"{key}: keyframe {schedule.last_key()} is past the last frame "
+                        f"({frames - 1}; frames={frames})")
+    for v in schedule.values:
+        if low is not None and v < low:
+            raise UserError(f"{key}: {v:g} is not allowed; must be >= {low:g}")
+        if above is not None and v <= above:
+            raise UserError(f"{key}: {v:g} is not allowed; must be > {above:g}")
+        if high is not None and v > high:
+            raise UserError(f"{key}: {v:g} is not allowed; must be <= {high:g}")
+    return schedule

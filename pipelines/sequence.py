@@ -1,0 +1,77 @@
+"""Render a frame sequence to its outputs: checkpoints beside the output, one streaming
+encoder per output (MP4/GIF), a progress bar, and the JSON sidecar. Shared by the zoom, video
+and loop pipelines; they only say where frames come from."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Mapping
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from pipelines.checkpoints import CheckpointStore, work_dir_for
+from pipelines.outputs import resolve_outputs, write_sidecar
+from pipelines.presets import Preset
+from pipelines.run_options import RunOptions
+from pipelines.scheduler import FrameScheduler
+from render.encode import FrameEncoder, output_kind
+
+
+def sequence_outputs(preset: Preset) -> list[Path]:
+    """Output paths of a sequence render, checked before any work is done."""
+    return resolve_outputs(preset.config, preset.name, ".mp4", output_kind)
+
+
+def open_store(outputs: list[Path], preset: Preset, opts: RunOptions) -> CheckpointStore:
+    """The checkpoint store of this render (beside the first output)."""
+    return CheckpointStore(work_dir_for(outputs[0]), preset.digest, fresh=opts.force)
+
+
+def render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path],
+                    scheduler: FrameScheduler, count: int, fps: float,
+                    record: Mapping[str, Any]) -> list[Path]:
+    """Dream `count` frames through `scheduler` and stream them to every output."""
+    cfg = preset.config
+    enc, gif = cfg.get("encode", {}), cfg.get("gif", {})
+    h, w = scheduler.first.shape[:2]
+    timings: list[float] = []
+    resumed = 0
+    start = time.perf_counter()
+    with ExitStack() as stack:
+        encoders = [
+            stack.enter_context(FrameEncoder(
+                path, (w, h), fps, crf=enc.get("crf", 18), preset=enc.get("preset", "medium"),
+                gif_dither=gif.get("dither", "sierra2_4a"), gif_colors=gif.get("colors", 256),
+                gif_loop=gif.get("loop_count", 0), notify=opts.notify))
+            for path in outputs
+        ]
+        bar = tqdm(total=count, unit="frame", desc=preset.name, disable=opts.quiet,
+                   dynamic_ncols=True)
+        with bar:
+            for frame in scheduler.frames(count):
+                for encoder in encoders:
+                    encoder.write(frame.image)
+                if frame.resumed:
+                    resumed += 1
+                else:
+                    timings.append(round(frame.seconds, 3))
+                bar.update(1)
+        for encoder in encoders:
+            encoder.close()
+    frames_dir = cfg.get("frames_dir")
+    if frames_dir:
+        shutil.copytree(scheduler.store.directory, frames_dir, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("*.json", ".*"))
+    full = {**record, "preset": preset.name, "source": str(preset.source),
+            "digest": preset.digest, "config": cfg, "frames": count, "fps": fps,
+            "size": [w, h], "resumed_frames": resumed,
+            "timings": {"total_seconds": round(time.perf_counter() - start, 3),
+                        "frame_seconds": timings}}
+    for path in outputs:
+        write_sidecar(path, {**full, "output": str(path)})
+    scheduler.store.remove()
+    return outputs

@@ -1,0 +1,195 @@
+"""Zoom pipeline: motion, the frame scheduler, encoded outputs, resume and stale frames."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from media_probe import read_gif_info, read_mp4
+
+from pipelines import presets, zoom
+from pipelines.checkpoints import CheckpointStore, work_dir_for
+from pipelines.motion import affine_matrix, warp
+from pipelines.run_options import RunOptions
+from pipelines.scheduler import FramePlan, FrameScheduler
+from render.engine import DreamEngine, DreamSettings
+from render.errors import UserError
+from render.media import read_image
+from render.models import LayerTerm
+
+QUIET = RunOptions(quiet=True, notify=lambda message: None)
+
+
+def test_identity_motion_leaves_frame_unchanged(photo):
+    m = affine_matrix((80, 56), 1.0, 0.0, 0.0, 0.0)
+    assert np.array_equal(warp(photo, m), photo)
+
+
+def test_translation_moves_content_by_whole_pixels(photo):
+    moved = warp(photo, affine_matrix((80, 56), 1.0, 0.0, 5.0, -3.0))
+    assert np.array_equal(moved[10:40, 20:70], photo[13:43, 15:65])
+
+
+def test_zoom_in_magnifies_the_centre():
+    img = np.zeros((101, 101, 3), np.uint8)
+    img[40:61, 40:61] = 255  # a 21 px square at the centre
+    zoomed = warp(img, affine_matrix((101, 101), 2.0, 0.0, 0.0, 0.0))
+    width = (zoomed[50, :, 0] > 127).sum()
+    assert 40 <= width <= 44
+    assert zoomed[:, :, 0].min() == 0  # reflected borders: no smearing of the square
+
+
+def tiny_scheduler(tiny_cnn, photo, store, seed=0):
+    engine = DreamEngine(tiny_cnn, lambda x: x, (LayerTerm("c2"),), "none", 16)
+    settings = DreamSettings(octaves=1, steps=2, step_size=0.05, tile=64)
+    move = lambda t, prev: warp(prev, affine_matrix((80, 56), 1.05, 1.0, 0, 0))  # noqa: E731
+    return FrameScheduler(engine, photo, move, lambda t: FramePlan(settings), store, seed)
+
+
+def test_scheduler_dreams_each_warped_previous_frame(tiny_cnn, photo, tmp_path):
+    store = CheckpointStore(tmp_path / "w", "d1")
+    frames = list(tiny_scheduler(tiny_cnn, photo, store).frames(4))
+    assert [f.index for f in frames] == [0, 1, 2, 3] and not any(f.resumed for f in frames)
+    assert store.finished() == 4
+    # frame 2 is exactly dream(warp(frame 1)) with seed 0 + 2
+    sched = tiny_scheduler(tiny_cnn, photo, CheckpointStore(tmp_path / "x", "d1"))
+    again = sched.engine.dream(sched.motion(2, frames[1].image), sched.plan(2).settings, seed=2)
+    assert np.array_equal(again, frames[2].image)
+    assert not np.array_equal(frames[2].image, frames[3].image)
+
+
+def test_scheduler_resume_equals_uninterrupted(tiny_cnn, photo, tmp_path):
+    full = [f.image for f in tiny_scheduler(
+        tiny_cnn, photo, CheckpointStore(tmp_path / "a", "d")).frames(5)]
+    store = CheckpointStore(tmp_path / "b", "d")
+    for f in tiny_scheduler(tiny_cnn, photo, store).frames(5):
+        if f.index == 2:
+            break  # interrupted after frames 0..2 were checkpointed
+    resumed = list(tiny_scheduler(tiny_cnn, photo, CheckpointStore(tmp_path / "b", "d")
+                                  ).frames(5))
+    assert [f.resumed for f in resumed] == [True, True, True, False, False]
+    for a, b in zip(full, resumed, strict=True):
+        assert np.array_equal(a, b.image)
+
+
+def test_changed_digest_discards_stale_frames(tmp_path, photo):
+    store = CheckpointStore(tmp_path / "w", "old")
+    store.save(0, photo)
+    assert CheckpointStore(tmp_path / "w", "old").finished() == 1
+    assert CheckpointStore(tmp_path / "w", "new").finished() == 0
+
+
+def zoom_preset(tmp_path: Path, *overrides: str) -> presets.Preset:
+    return presets.load("zoom", [
+        "model.name=efficientnet_lite0", "model.weights=none", "size=[64,48]", "frames=6",
+        "fps=20", "motion.zoom=1.05", "dream.octaves=1", "dream.steps=2",
+        "dream.first_frame.octaves=1", "dream.first_frame.steps=2", *overrides])
+
+
+def test_zoom_writes_mp4_and_gif_with_sidecar(tmp_path):
+    mp4, gif = tmp_path / "z.mp4", tmp_path / "z.gif"
+    preset = zoom_preset(tmp_path, f"output=[{mp4},{gif}]")
+    assert zoom.run(preset, QUIET) == [mp4, gif]
+    meta, frames = read_mp4(mp4)
+    assert frames.shape == (6, 48, 64, 3) and meta["fps"] == 20
+    info = read_gif_info(gif.read_bytes())
+    assert info.loop == 0 and info.delays == [5] * 6 and info.frames == 6
+    record = json.loads((tmp_path / "z.mp4.json").read_text())
+    assert record["frames"] == 6 and len(record["timings"]["frame_seconds"]) == 6
+    assert record["model"]["weights"] == "random"
+    assert not work_dir_for(mp4).exists()  # checkpoints go once the outputs are in place
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["z.gif", "z.gif.json", "z.mp4",
+                                                          "z.mp4.json"]
+
+
+class Interrupt(Exception):
+    pass
+
+
+def interrupt_after(monkeypatch, calls: int) -> None:
+    original = DreamEngine.dream
+    count = {"n": 0}
+
+    def dream(self, *args, **kwargs):
+        count["n"] += 1
+        if count["n"] > calls:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DreamEngine, "dream", dream)
+
+
+def test_interrupted_render_resumes_to_identical_frames(tmp_path, monkeypatch):
+    ref_dir, res_dir = tmp_path / "ref", tmp_path / "res"
+    ref = tmp_path / "ref.mp4"
+    zoom.run(zoom_preset(tmp_path, f"output={ref}", f"frames_dir={ref_dir}"), QUIET)
+
+    out = tmp_path / "out.mp4"
+    preset = zoom_preset(tmp_path, f"output={out}", f"frames_dir={res_dir}")
+    with monkeypatch.context() as m:
+        interrupt_after(m, 3)
+        with pytest.raises(KeyboardInterrupt):
+            zoom.run(preset, QUIET)
+    assert not out.exists()  # nothing half-written under the output name
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.mp4.part")] == []
+    assert CheckpointStore(work_dir_for(out), preset.digest).finished() == 3
+
+    zoom.run(preset, QUIET)
+    record = json.loads((tmp_path / "out.mp4.json").read_text())
+    assert record["resumed_frames"] == 3
+    for t in range(6):
+        name = f"frame_{t:06d}.png"
+        assert np.array_equal(read_image(ref_dir / name), read_image(res_dir / name)), t
+    assert np.array_equal(read_mp4(ref)[1], read_mp4(out)[1])
+
+
+def test_changed_preset_does_not_reuse_frames(tmp_path, monkeypatch):
+    out = tmp_path / "out.mp4"
+    with monkeypatch.context() as m:
+        interrupt_after(m, 3)
+        with pytest.raises(KeyboardInterrupt):
+            zoom.run(zoom_preset(tmp_path, f"output={out}"), QUIET)
+    zoom.run(zoom_preset(tmp_path, f"output={out}", "seed=1"), QUIET)
+    assert json.loads((tmp_path / "out.mp4.json").read_text())["resumed_frames"] == 0
+
+
+def test_force_starts_afresh(tmp_path, monkeypatch):
+    out = tmp_path / "out.mp4"
+    preset = zoom_preset(tmp_path, f"output={out}")
+    with monkeypatch.context() as m:
+        interrupt_after(m, 2)
+        with pytest.raises(KeyboardInterrupt):
+            zoom.run(preset, QUIET)
+    zoom.run(preset, RunOptions(force=True, quiet=True, notify=lambda s: None))
+    assert json.loads((tmp_path / "out.mp4.json").read_text())["resumed_frames"] == 0
+
+
+@pytest.mark.parametrize("override,message", [
+    ("motion.zoom=0", "motion.zoom: 0 is not allowed; must be > 0"),
+    ("motion.zoom='0:(1.02), 9:(1.05)'", "keyframe 9 is past the last frame"),
+    ("motion.zoom='0:(1.02), 3:(0)'", "motion.zoom: 0 is not allowed"),
+    ("motion.angle='0:1'", "malformed keyframe"),
+    ("dream.steps='0:(2), 4:(0)'", "dream.steps: 0 is not allowed"),
+    ("fps=0", "fps: must be > 0"),
+    ("frames=-1", "frames: must be >= 1"),
+    ("output=out/z.avi", "use one of .mp4, .gif"),
+])
+def test_bad_zoom_settings_fail_before_any_work(tmp_path, override, message):
+    with pytest.raises(UserError, match=message):
+        zoom.run(zoom_preset(tmp_path, override), QUIET)
+
+
+def test_scheduled_dream_settings_and_layer_weights(tmp_path):
+    preset = zoom_preset(tmp_path, "dream.step_size='0:(0.01), 5:(0.05)'",
+                         "model.layers={block4: '0:(1), 5:(0)', block8: 1}")
+    cfg = preset.config
+    scheds = zoom.build_schedules(cfg)
+    layers, layer_scheds = zoom.split_layer_schedules(cfg["model"]["layers"], 6, "linear")
+    assert layers == {"block4": 1.0, "block8": 1}
+    plan = zoom.make_plan(cfg, scheds, layer_scheds, ["block4", "block8"], [1.0, 1.0])
+    assert plan(5).settings.step_size == pytest.approx(0.05)
+    assert plan(0).settings.octaves == 1
+    assert list(plan(5).layer_weights) == [0.0, 1.0]
+    assert plan(2).layer_weights[0] == pytest.approx(0.6)
