@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 
@@ -29,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("overrides", nargs="*", metavar="key=value",
                         help="dotted-key overrides, e.g. dream.steps=5 size=[320,180]")
     render.add_argument("--force", action="store_true", help="re-render from scratch")
+    render.add_argument("--reuse-frames", action="store_true",
+                        help="resume from checkpoints even if the preset changed since")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
     render.add_argument("--debug", action="store_true", help="show tracebacks")
     sub.add_parser("list", help="list the available presets")
@@ -40,10 +43,14 @@ def _render(args: argparse.Namespace) -> int:
     from pipelines.registry import PIPELINES
     from pipelines.run_options import RunOptions
 
+    start = time.monotonic()
     preset = presets.load(args.preset, args.overrides)
     pipeline = PIPELINES[preset.config["pipeline"]]
-    outputs = pipeline.run(preset, RunOptions(force=args.force, quiet=args.quiet))
-    print(f"dreamreel: wrote {', '.join(str(p) for p in outputs)}", file=sys.stderr)
+    opts = RunOptions(force=args.force, reuse_frames=args.reuse_frames, quiet=args.quiet)
+    outputs = pipeline.run(preset, opts)
+    minutes, seconds = divmod(round(time.monotonic() - start), 60)
+    print(f"dreamreel: wrote {', '.join(str(p) for p in outputs)} in {minutes}m{seconds:02d}s",
+          file=sys.stderr)
     return 0
 
 

@@ -9,8 +9,10 @@ from render.models import Notify, stderr_notify
 
 @dataclass(frozen=True)
 class RunOptions:
-    """`force` re-renders from scratch; `quiet` hides progress; `notify` prints notices."""
+    """`force` re-renders from scratch; `reuse_frames` keeps checkpoints made with other
+    settings; `quiet` hides progress; `notify` prints notices."""
 
     force: bool = False
+    reuse_frames: bool = False
     quiet: bool = False
     notify: Notify = field(default=stderr_notify)

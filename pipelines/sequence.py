@@ -28,7 +28,8 @@ def sequence_outputs(preset: Preset) -> list[Path]:
 
 def open_store(outputs: list[Path], preset: Preset, opts: RunOptions) -> CheckpointStore:
     """The checkpoint store of this render (beside the first output)."""
-    return CheckpointStore(work_dir_for(outputs[0]), preset.digest, fresh=opts.force)
+    return CheckpointStore(work_dir_for(outputs[0]), preset.digest, fresh=opts.force,
+                           reuse_stale=opts.reuse_frames)
 
 
 def render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path],
@@ -36,7 +37,7 @@ def render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path],
                     record: Mapping[str, Any]) -> list[Path]:
     """Dream `count` frames through `scheduler` and stream them to every output."""
     cfg = preset.config
-    enc, gif = cfg.get("encode", {}), cfg.get("gif", {})
+    enc, gif = cfg["encode"], cfg["gif"]
     h, w = scheduler.first.shape[:2]
     timings: list[float] = []
     resumed = 0
@@ -44,9 +45,9 @@ def render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path],
     with ExitStack() as stack:
         encoders = [
             stack.enter_context(FrameEncoder(
-                path, (w, h), fps, crf=enc.get("crf", 18), preset=enc.get("preset", "medium"),
-                gif_dither=gif.get("dither", "sierra2_4a"), gif_colors=gif.get("colors", 256),
-                gif_loop=gif.get("loop_count", 0), notify=opts.notify))
+                path, (w, h), fps, crf=enc["crf"], preset=enc["preset"],
+                gif_dither=gif["dither"], gif_colors=gif["colors"], gif_loop=gif["loop_count"],
+                notify=opts.notify))
             for path in outputs
         ]
         bar = tqdm(total=count, unit="frame", desc=preset.name, disable=opts.quiet,

