@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,7 @@ class Dreamer:
         return self.loaded.spec.name
 
     def __call__(self, image: str | os.PathLike | np.ndarray,
-                 callback: OctaveCallback | Callable[[int, np.ndarray], None] | None = None,
+                 callback: OctaveCallback | None = None,
                  layer_weights: Sequence[float] | None = None, **overrides: Any) -> np.ndarray:
         """Dream `image` (a path, or an HxW[xC] array of any common dtype); returns uint8
         RGB of the same height and width. `callback(octave, image)` sees each octave's result.

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from render.errors import UserError
 from render.gradients import SMOOTHING, condition
 from render.models import LayerTerm
 from render.tf_runtime import tf
@@ -104,8 +105,6 @@ class DreamEngine:
             depth = out.shape[-1]
             bad = [c for c in term.channels if c >= depth]
             if bad:
-                from render.errors import UserError
-
                 raise UserError(
                     f"model.layers.{term.layer}.channels: {bad[0]} out of range; "
                     f"{term.layer} has channels 0..{depth - 1}"

@@ -121,6 +121,14 @@ def interrupt_after(monkeypatch, calls: int) -> None:
     monkeypatch.setattr(DreamEngine, "dream", dream)
 
 
+def run_interrupted(preset: presets.Preset, monkeypatch, calls: int) -> None:
+    """Render `preset` but stop it (Ctrl-C) when frame `calls` starts dreaming."""
+    with monkeypatch.context() as m:
+        interrupt_after(m, calls)
+        with pytest.raises(KeyboardInterrupt):
+            zoom.run(preset, QUIET)
+
+
 def test_interrupted_render_resumes_to_identical_frames(tmp_path, monkeypatch):
     ref_dir, res_dir = tmp_path / "ref", tmp_path / "res"
     ref = tmp_path / "ref.mp4"
@@ -128,10 +136,7 @@ def test_interrupted_render_resumes_to_identical_frames(tmp_path, monkeypatch):
 
     out = tmp_path / "out.mp4"
     preset = zoom_preset(tmp_path, f"output={out}", f"frames_dir={res_dir}")
-    with monkeypatch.context() as m:
-        interrupt_after(m, 3)
-        with pytest.raises(KeyboardInterrupt):
-            zoom.run(preset, QUIET)
+    run_interrupted(preset, monkeypatch, 3)
     assert not out.exists()  # nothing half-written under the output name
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.mp4.part")] == []
     assert CheckpointStore(work_dir_for(out), preset.digest).finished() == 3
@@ -147,20 +152,14 @@ def test_interrupted_render_resumes_to_identical_frames(tmp_path, monkeypatch):
 
 def test_changed_preset_does_not_reuse_frames(tmp_path, monkeypatch):
     out = tmp_path / "out.mp4"
-    with monkeypatch.context() as m:
-        interrupt_after(m, 3)
-        with pytest.raises(KeyboardInterrupt):
-            zoom.run(zoom_preset(tmp_path, f"output={out}"), QUIET)
+    run_interrupted(zoom_preset(tmp_path, f"output={out}"), monkeypatch, 3)
     zoom.run(zoom_preset(tmp_path, f"output={out}", "seed=1"), QUIET)
     assert json.loads((tmp_path / "out.mp4.json").read_text())["resumed_frames"] == 0
 
 
 def test_reuse_frames_keeps_checkpoints_of_a_changed_preset(tmp_path, monkeypatch):
     out = tmp_path / "out.mp4"
-    with monkeypatch.context() as m:
-        interrupt_after(m, 2)
-        with pytest.raises(KeyboardInterrupt):
-            zoom.run(zoom_preset(tmp_path, f"output={out}"), QUIET)
+    run_interrupted(zoom_preset(tmp_path, f"output={out}"), monkeypatch, 2)
     zoom.run(zoom_preset(tmp_path, f"output={out}", "seed=1"),
              RunOptions(reuse_frames=True, quiet=True, notify=lambda s: None))
     assert json.loads((tmp_path / "out.mp4.json").read_text())["resumed_frames"] == 2
@@ -169,10 +168,7 @@ def test_reuse_frames_keeps_checkpoints_of_a_changed_preset(tmp_path, monkeypatc
 def test_force_starts_afresh(tmp_path, monkeypatch):
     out = tmp_path / "out.mp4"
     preset = zoom_preset(tmp_path, f"output={out}")
-    with monkeypatch.context() as m:
-        interrupt_after(m, 2)
-        with pytest.raises(KeyboardInterrupt):
-            zoom.run(preset, QUIET)
+    run_interrupted(preset, monkeypatch, 2)
     zoom.run(preset, RunOptions(force=True, quiet=True, notify=lambda s: None))
     assert json.loads((tmp_path / "out.mp4.json").read_text())["resumed_frames"] == 0
 
