@@ -68,8 +68,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
         tile = dreamer(image, layer_weights=weights)
         tiles.append(label_tile(tile, name) if cfg["gallery"]["label"] else tile)
     sheet = contact_sheet(tiles, cfg["gallery"]["columns"])
-    record = {"preset": preset.name, "source": str(preset.source), "digest": preset.digest,
-              "config": cfg, "model": model_record(dreamer), "tiles": names}
+    record = {**preset.record(), "model": model_record(dreamer), "tiles": names}
     for path in outputs:
         write_image(path, sheet)
         write_sidecar(path, {**record, "output": str(path)})

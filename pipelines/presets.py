@@ -55,6 +55,11 @@ class Preset:
     source: Path
     config: dict[str, Any]
 
+    def record(self) -> dict[str, Any]:
+        """What every sidecar says about the preset: name, file, digest, resolved settings."""
+        return {"preset": self.name, "source": str(self.source), "digest": self.digest,
+                "config": self.config}
+
     @property
     def digest(self) -> str:
         """Hash of the resolved settings (what a render's checkpoints are valid for)."""

@@ -67,8 +67,7 @@ def render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path],
     if frames_dir:
         shutil.copytree(scheduler.store.directory, frames_dir, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("*.json", ".*"))
-    full = {**record, "preset": preset.name, "source": str(preset.source),
-            "digest": preset.digest, "config": cfg, "frames": count, "fps": fps,
+    full = {**record, **preset.record(), "frames": count, "fps": fps,
             "size": [w, h], "resumed_frames": resumed,
             "timings": {"total_seconds": round(time.perf_counter() - start, 3),
                         "frame_seconds": timings}}

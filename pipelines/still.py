@@ -24,8 +24,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     start = time.perf_counter()
     dreamed = dreamer(image)
     seconds = time.perf_counter() - start
-    record = {"preset": preset.name, "source": str(preset.source), "digest": preset.digest,
-              "config": cfg, "model": model_record(dreamer), "size": list(image.shape[1::-1]),
+    record = {**preset.record(), "model": model_record(dreamer), "size": list(image.shape[1::-1]),
               "timings": {"dream_seconds": round(seconds, 3)}}
     for path in outputs:
         write_image(path, dreamed)

@@ -19,6 +19,7 @@ import numpy as np
 
 from render.errors import UserError
 from render.gradients import SMOOTHING, condition
+from render.media import resize
 from render.models import LayerTerm
 from render.tf_runtime import tf
 
@@ -70,10 +71,8 @@ def tile_edges(length: tf.Tensor, tile: tf.Tensor) -> tf.Tensor:
 
 
 def _resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if (img.shape[1], img.shape[0]) == size:
-        return img
-    shrink = size[0] * size[1] < img.shape[0] * img.shape[1]
-    return cv2.resize(img, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    # bilinear when enlarging: cubic would overshoot the carried detail
+    return resize(img, size, grow=cv2.INTER_LINEAR)
 
 
 def to_engine(image: np.ndarray) -> np.ndarray:

@@ -112,13 +112,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise UserError(f"output {path}: cannot write ({exc.strerror})") from exc
 
 
-def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize uint8 or float (H, W, C) to (width, height); area filter when shrinking."""
+def resize(image: np.ndarray, size: tuple[int, int], grow: int = cv2.INTER_CUBIC) -> np.ndarray:
+    """Resize uint8 or float (H, W, C) to (width, height): area filter when shrinking, `grow`
+    (an OpenCV interpolation flag) when enlarging."""
     w, h = size
     if (image.shape[1], image.shape[0]) == (w, h):
         return image
     shrink = w * h < image.shape[0] * image.shape[1]
-    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else grow)
 
 
 def default_image(size: tuple[int, int] = (640, 360), seed: int = 0) -> np.ndarray:
