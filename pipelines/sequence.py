@@ -13,12 +13,41 @@ from typing import Any
 
 from tqdm import tqdm
 
+from pipelines import schedule
 from pipelines.checkpoints import CheckpointStore, work_dir_for
+from pipelines.frame_plan import DREAM_BOUNDS
 from pipelines.outputs import resolve_outputs, write_sidecar
 from pipelines.presets import Preset
 from pipelines.run_options import RunOptions
 from pipelines.scheduler import FrameScheduler
-from render.encode import FrameEncoder, output_kind
+from pipelines.schema import Field
+from render.encode import GIF_DITHERS, X264_PRESETS, FrameEncoder, output_kind
+
+SEQUENCE_SCHEMA: dict[str, Any] = {
+    "frames": Field("int", 48, low=1, high=100_000, help="number of frames"),
+    "fps": Field("float", 24.0, above=0, high=240, help="frames per second"),
+    "interpolation": Field("choice", "linear", choices=schedule.INTERPOLATIONS,
+                           help="between keyframes: linear or smooth (monotone cubic)"),
+    "frames_dir": Field("path", nullable=True, help="also keep every frame as PNG here"),
+    "dream": {
+        **{k: Field("schedule", d, **b) for (k, b), d in zip(
+            DREAM_BOUNDS.items(), (4, 0.015, 2, 1.4), strict=True)},
+        "first_frame": {
+            "steps": Field("int", None, low=1, high=1000, nullable=True),
+            "octaves": Field("int", None, low=1, high=12, nullable=True),
+            "step_size": Field("float", None, above=0, high=1.0, nullable=True),
+        },
+    },
+    "encode": {
+        "crf": Field("int", 18, low=0, high=51, help="H.264 quality (lower = better)"),
+        "preset": Field("choice", "medium", choices=tuple(X264_PRESETS)),
+    },
+    "gif": {
+        "dither": Field("str", "sierra2_4a", help=f"one of {', '.join(GIF_DITHERS)}"),
+        "colors": Field("int", 256, low=2, high=256),
+        "loop_count": Field("int", 0, low=-1, high=65535, help="0 = loop forever"),
+    },
+}
 
 
 def sequence_outputs(preset: Preset) -> list[Path]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from media_probe import read_gif_info, read_mp4
 
-from pipelines import presets, zoom
+from pipelines import frame_plan, presets, zoom
 from pipelines.checkpoints import CheckpointStore, work_dir_for
 from pipelines.motion import affine_matrix, warp
 from pipelines.run_options import RunOptions
@@ -192,10 +192,10 @@ def test_scheduled_dream_settings_and_layer_weights(tmp_path):
     preset = zoom_preset(tmp_path, "dream.step_size='0:(0.01), 5:(0.05)'",
                          "model.layers={block4: '0:(1), 5:(0)', block8: 1}")
     cfg = preset.config
-    scheds = zoom.build_schedules(cfg)
-    layers, layer_scheds = zoom.split_layer_schedules(cfg["model"]["layers"], 6, "linear")
+    scheds = frame_plan.dream_schedules(cfg, 6)
+    layers, layer_scheds = frame_plan.split_layer_schedules(cfg["model"]["layers"], 6, "linear")
     assert layers == {"block4": 1.0, "block8": 1}
-    plan = zoom.make_plan(cfg, scheds, layer_scheds, ["block4", "block8"], [1.0, 1.0])
+    plan = frame_plan.make_plan(cfg, scheds, layer_scheds, ["block4", "block8"], [1.0, 1.0])
     assert plan(5).settings.step_size == pytest.approx(0.05)
     assert plan(0).settings.octaves == 1
     assert list(plan(5).layer_weights) == [0.0, 1.0]
