@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines import layers, still, zoom
+from pipelines import layers, still, video, zoom
 from pipelines.presets import Preset
 from pipelines.run_options import RunOptions
 
@@ -24,4 +24,5 @@ PIPELINES: dict[str, Pipeline] = {
     "still": Pipeline(still.SCHEMA, still.run),
     "layers": Pipeline(layers.SCHEMA, layers.run),
     "zoom": Pipeline(zoom.SCHEMA, zoom.run),
+    "video": Pipeline(video.SCHEMA, video.run),
 }

@@ -19,6 +19,8 @@ from render.engine import DreamEngine, DreamSettings
 
 # (frame index, previous dreamed frame) -> the image to dream at that frame
 MotionSource = Callable[[int, np.ndarray], np.ndarray]
+# (frame index, dreamed frame, finished frame 0) -> the finished frame (e.g. colour-matched)
+Finish = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -40,24 +42,28 @@ class Frame:
 
 
 class FrameScheduler:
-    """Walks frames 0..n-1: checkpoint, or move + dream + checkpoint."""
+    """Walks frames 0..n-1: checkpoint, or move + dream + finish + checkpoint."""
 
     def __init__(self, engine: DreamEngine, first: np.ndarray, motion: MotionSource,
-                 plan: Callable[[int], FramePlan], store: CheckpointStore, seed: int) -> None:
+                 plan: Callable[[int], FramePlan], store: CheckpointStore, seed: int,
+                 finish: Finish | None = None) -> None:
         self.engine = engine
         self.first = first
         self.motion = motion
         self.plan = plan
         self.store = store
         self.seed = seed
+        self.finish = finish
 
     def frames(self, count: int) -> Iterator[Frame]:
         """Yield frames in order; resumed ones are read back from their checkpoints."""
         done = self.store.finished()
         previous: np.ndarray | None = None
+        first: np.ndarray | None = None
         for t in range(count):
             if t < done:
                 previous = self.store.load(t)
+                first = previous if t == 0 else first
                 yield Frame(t, previous, 0.0, True)
                 continue
             start = time.perf_counter()
@@ -65,5 +71,8 @@ class FrameScheduler:
             plan = self.plan(t)
             previous = self.engine.dream(source, plan.settings, seed=self.seed + t,
                                          layer_weights=plan.layer_weights)
+            if self.finish is not None:
+                previous = self.finish(t, previous, previous if first is None else first)
+            first = previous if t == 0 else first
             self.store.save(t, previous)
             yield Frame(t, previous, time.perf_counter() - start, False)

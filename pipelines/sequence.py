@@ -21,7 +21,7 @@ from pipelines.presets import Preset
 from pipelines.run_options import RunOptions
 from pipelines.scheduler import FrameScheduler
 from pipelines.schema import Field
-from render.encode import GIF_DITHERS, X264_PRESETS, FrameEncoder, output_kind
+from render.encode import GIF_DITHERS, X264_PRESETS, AudioTrack, FrameEncoder, output_kind
 
 SEQUENCE_SCHEMA: dict[str, Any] = {
     "frames": Field("int", 48, low=1, high=100_000, help="number of frames"),
@@ -55,16 +55,19 @@ def sequence_outputs(preset: Preset) -> list[Path]:
     return resolve_outputs(preset.config, preset.name, ".mp4", output_kind)
 
 
-def open_store(outputs: list[Path], preset: Preset, opts: RunOptions) -> CheckpointStore:
-    """The checkpoint store of this render (beside the first output)."""
-    return CheckpointStore(work_dir_for(outputs[0]), preset.digest, fresh=opts.force,
+def open_store(outputs: list[Path], preset: Preset, opts: RunOptions,
+               salt: str = "") -> CheckpointStore:
+    """The checkpoint store of this render (beside the first output); its frames are valid for
+    this preset digest plus `salt` (e.g. the input file's size and time stamp)."""
+    return CheckpointStore(work_dir_for(outputs[0]), preset.digest + salt, fresh=opts.force,
                            reuse_stale=opts.reuse_frames)
 
 
 def render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path],
                     scheduler: FrameScheduler, count: int, fps: float,
-                    record: Mapping[str, Any]) -> list[Path]:
-    """Dream `count` frames through `scheduler` and stream them to every output."""
+                    record: Mapping[str, Any], audio: AudioTrack | None = None) -> list[Path]:
+    """Dream `count` frames through `scheduler` and stream them to every output (MP4s get
+    `audio`)."""
     cfg = preset.config
     enc, gif = cfg["encode"], cfg["gif"]
     h, w = scheduler.first.shape[:2]
@@ -76,7 +79,7 @@ def render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path],
             stack.enter_context(FrameEncoder(
                 path, (w, h), fps, crf=enc["crf"], preset=enc["preset"],
                 gif_dither=gif["dither"], gif_colors=gif["colors"], gif_loop=gif["loop_count"],
-                notify=opts.notify))
+                audio=audio if output_kind(path) == "mp4" else None, notify=opts.notify))
             for path in outputs
         ]
         bar = tqdm(total=count, unit="frame", desc=preset.name, disable=opts.quiet,

@@ -1,15 +1,25 @@
-"""Input images for a render: the user's file, or an image the project makes itself."""
+"""Inputs of a render: a still image or a video clip — the user's file, or one the project
+makes itself so every preset runs with no input.
+
+Frames are uint8 RGB (H, W, 3).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
+from render import decode
+from render.encode import AudioTrack
+from render.errors import UserError
 from render.media import default_image, read_image, resize
 
 DEFAULT_SIZE = (640, 360)
+GENERATED_FRAMES, GENERATED_FPS = 48, 24.0
 
 
 def still_input(config: Mapping[str, Any]) -> np.ndarray:
@@ -19,3 +29,109 @@ def still_input(config: Mapping[str, Any]) -> np.ndarray:
         image = read_image(config["input"])
         return resize(image, size) if size else image
     return default_image(size or DEFAULT_SIZE, seed=config.get("seed", 0))
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A source video resolved for rendering: `count` frames of `size` (w, h) at `fps`."""
+
+    frames: Callable[[], Iterator[np.ndarray]]  # a fresh iterator from frame 0
+    count: int
+    fps: float
+    size: tuple[int, int]
+    audio: AudioTrack | None = None
+    record: dict[str, Any] = field(default_factory=dict)  # what the sidecar says about it
+
+
+def generated_frames(size: tuple[int, int], count: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """A clip the project makes itself: a textured background panning left under three
+    textured discs that move on their own (so some areas are uncovered as they go)."""
+    w, h = size
+    pan = 2  # px per frame
+    background = default_image((w + pan * count, h), seed)
+    texture = default_image((w, h), seed + 1)
+    rng = np.random.default_rng(seed)
+    discs = [(rng.uniform(0.2, 0.8) * w, rng.uniform(0.25, 0.75) * h,
+              int(rng.integers(-4, 5)), int(rng.integers(-3, 4)), int(rng.uniform(0.08, 0.16) * h))
+             for _ in range(3)]
+    for t in range(count):
+        frame = background[:, pan * t: pan * t + w].copy()
+        for x0, y0, vx, vy, r in discs:
+            mask = np.zeros((h, w), np.uint8)
+            cv2.circle(mask, (round(x0 + vx * t), round(y0 + vy * t)), r, 1, -1)
+            moved = np.roll(texture, (vy * t, vx * t), axis=(0, 1))
+            frame[mask.astype(bool)] = moved[mask.astype(bool)]
+        yield frame
+
+
+def video_input(config: Mapping[str, Any]) -> Clip:
+    """The clip a video preset renders: `input` trimmed to start/end, at `fps`, resized to
+    `size` (or fit inside `max_size`), at most `frames` long; or the generated clip."""
+    limit = config.get("frames")
+    if not config.get("input"):
+        size = tuple(config["size"] or config["max_size"] or DEFAULT_SIZE)
+        count = limit or GENERATED_FRAMES
+        fps = config.get("fps") or GENERATED_FPS
+        seed = config.get("seed", 0)
+        return Clip(lambda: generated_frames(size, count, seed), count, fps, size,
+                    record={"input": None, "generated": True})
+    start, end = config.get("start") or 0.0, config.get("end")
+    if end is not None and end <= start:
+        raise UserError(f"end: must be after start ({start:g} s), got {end:g}")
+    info = decode.probe(config["input"])
+    fps = config.get("fps") or info.fps
+    if not fps:
+        raise UserError(f"{info.path}: frame rate unknown; set fps=")
+    if config.get("size"):
+        size = tuple(config["size"])
+    else:
+        size = decode.fit_size(info.size, tuple(config["max_size"] or info.size))
+    count = decode.count_frames(info, fps, start, end)
+    if limit:
+        count = min(count, limit)
+    if count < 2:
+        where = f" between {start:g} s and {end:g} s" if end is not None else (
+            f" after {start:g} s" if start else "")
+        raise UserError(f"{info.path}: has {count} video frame{'s' * (count != 1)}{where}; "
+                        "a video render needs at least 2 (use the still preset for one image)")
+    stat = info.path.stat()
+    audio = AudioTrack(info.path, start, count / fps, info.audio_codec) if info.audio_codec \
+        else None
+    record = {"input": str(info.path), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+              "source_size": list(info.size), "source_fps": info.fps,
+              "source_duration": info.duration, "start": start, "end": end,
+              "audio_codec": info.audio_codec}
+    return Clip(lambda: decode.read_frames(info, fps, size, start, end), count, float(fps),
+                size, audio, record)
+
+
+class FrameWindow:
+    """Source frames by index, read forward from a clip: keeps frame 0 and the latest two, so
+    frame t-1 and t can be asked for in increasing t (as the scheduler does, also on resume)."""
+
+    def __init__(self, clip: Clip) -> None:
+        self.clip = clip
+        self._iter = clip.frames()
+        self._next = 0
+        self._kept: dict[int, np.ndarray] = {}
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        if t in self._kept:
+            return self._kept[t]
+        if t < self._next:
+            raise IndexError(f"source frame {t} was already passed")
+        while self._next <= t:
+            frame = next(self._iter, None)
+            if frame is None:
+                raise UserError(f"the source video ended after {self._next} frames; expected "
+                                f"{self.clip.count} (was it changed during the render?)")
+            self._kept[self._next] = frame
+            self._next += 1
+            self._kept = {k: v for k, v in self._kept.items() if k == 0 or k >= self._next - 2}
+        return self._kept[t]
+
+    def close(self) -> None:
+        """Stop reading (ends the ffmpeg process of a file source)."""
+        close = getattr(self._iter, "close", None)
+        if close is not None:
+            close()

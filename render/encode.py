@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from types import TracebackType
 from typing import IO
@@ -48,7 +49,7 @@ import numpy as np
 
 from render.errors import UserError
 
-__all__ = ["FrameEncoder", "gif_timing", "output_kind"]
+__all__ = ["AudioTrack", "FrameEncoder", "fps_fraction", "gif_timing", "output_kind"]
 
 _KINDS = {".mp4": "mp4", ".gif": "gif"}
 X264_PRESETS = (
@@ -56,6 +57,24 @@ X264_PRESETS = (
     "medium", "slow", "slower", "veryslow", "placebo",
 )
 GIF_DITHERS = ("sierra2_4a", "floyd_steinberg", "bayer", "bayer:N (N=0..5)", "none")
+# audio codecs an MP4 carries as they are (anything else is re-encoded to AAC)
+MP4_AUDIO_CODECS = ("aac", "mp3", "alac", "ac3", "eac3", "opus", "flac")
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    """The audio of an MP4: the first audio stream of `path` from `start` seconds on, for at
+    most `duration` seconds; stream-copied when `codec` fits MP4, otherwise AAC. A file with
+    no audio stream is fine (the MP4 is then silent)."""
+
+    path: pathlib.Path
+    start: float = 0.0
+    duration: float | None = None
+    codec: str | None = None
+
+    @property
+    def copy(self) -> bool:
+        return self.codec in MP4_AUDIO_CODECS
 _BT709 = "colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv"
 _temp_counter = itertools.count()
 
@@ -85,7 +104,7 @@ def _check_fps(fps: float) -> None:
         raise UserError(f"fps must be a positive number, got {fps!r}")
 
 
-def _fps_fraction(fps: float) -> Fraction:
+def fps_fraction(fps: float) -> Fraction:
     """Exact rational frame rate; NTSC rates given as decimals (29.97) become N*1000/1001."""
     ntsc = round(fps * 1.001)
     if abs(fps - round(fps)) > 1e-3 and abs(fps - ntsc * 1000 / 1001) < 5e-3:
@@ -144,7 +163,7 @@ class FrameEncoder:
         gif_dither: str = "sierra2_4a",
         gif_colors: int = 256,
         gif_loop: int = 0,
-        audio: str | os.PathLike[str] | None = None,
+        audio: AudioTrack | str | os.PathLike[str] | None = None,
         notify: Callable[[str], None] | None = None,
     ) -> None:
         self._path = pathlib.Path(path)
@@ -189,22 +208,31 @@ class FrameEncoder:
                 "-r", f"{rate.numerator}/{rate.denominator}", "-i", "-"]
 
     def _mp4_args(
-        self, fps: float, crf: int, preset: str, audio: str | os.PathLike[str] | None
+        self, fps: float, crf: int, preset: str, audio: AudioTrack | str | os.PathLike[str] | None
     ) -> list[str]:
         """ffmpeg input + output arguments for H.264 MP4 (validates the MP4 options)."""
         crf = _check_int("crf", crf, 0, 51)
         if preset not in X264_PRESETS:
             raise UserError(f"preset {preset!r} is not one of {', '.join(X264_PRESETS)}")
-        inputs = self._raw_input(_fps_fraction(fps))
+        inputs = self._raw_input(fps_fraction(fps))
         maps = ["-map", "0:v"]
         if audio is not None:
-            if not os.path.isfile(audio):
-                raise UserError(f"{os.fspath(audio)}: audio source file not found")
-            inputs += ["-i", os.fspath(audio)]
-            # '?': a source without audio is not an error. apad + -shortest ends the file
-            # with the video: longer audio is cut, shorter audio is padded with silence
-            # (plain -shortest would cut the *video* to a short audio track).
-            maps += ["-map", "1:a?", "-af", "apad", "-c:a", "aac", "-shortest"]
+            track = audio if isinstance(audio, AudioTrack) else AudioTrack(pathlib.Path(audio))
+            if not os.path.isfile(track.path):
+                raise UserError(f"{os.fspath(track.path)}: audio source file not found")
+            trim = ["-ss", f"{track.start:.6f}"] if track.start > 0 else []
+            if track.duration is not None:
+                trim += ["-t", f"{track.duration:.6f}"]
+            inputs += [*trim, "-i", os.fspath(track.path)]
+            # '?': a source without audio is not an error.
+            maps += ["-map", "1:a:0?"]
+            if track.copy:
+                # copied as is: the input-side -t already ends it with the video
+                maps += ["-c:a", "copy"]
+            else:
+                # apad + -shortest ends the file with the video: longer audio is cut, shorter
+                # audio padded with silence (plain -shortest would cut the *video* instead).
+                maps += ["-af", "apad", "-c:a", "aac", "-b:a", "192k", "-shortest"]
         even_w, even_h = self._width - self._width % 2, self._height - self._height % 2
         if even_w == 0 or even_h == 0:
             raise UserError(f"{self._path}: MP4 frames must be at least 2x2 pixels")
@@ -219,7 +247,7 @@ class FrameEncoder:
 
     def _gif_args(
         self, fps: float, dither: str, colors: int, loop: int,
-        audio: str | os.PathLike[str] | None,
+        audio: AudioTrack | str | os.PathLike[str] | None,
     ) -> list[str]:
         """ffmpeg input + output arguments for a looping GIF (validates the GIF options)."""
         dither_opt = _gif_dither_option(dither)
@@ -232,7 +260,8 @@ class FrameEncoder:
                 f"using {effective:g} fps ({delay} cs per frame)"
             )
         if audio is not None:
-            self._notify(f"gif: GIF has no audio; ignoring {os.fspath(audio)}")
+            where = audio.path if isinstance(audio, AudioTrack) else audio
+            self._notify(f"gif: GIF has no audio; ignoring {os.fspath(where)}")
         graph = (
             f"[0:v]split[a][b];[a]palettegen=stats_mode=diff:max_colors={colors}[p];"
             f"[b][p]paletteuse={dither_opt}:diff_mode=rectangle[out]"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,3 +80,40 @@ def read_mp4(path: Path) -> tuple[dict, np.ndarray]:
     w, h = meta["size"]
     frames = np.stack([np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in gen])
     return meta, frames
+
+
+def ffmpeg(*args: str) -> None:
+    """Run the bundled ffmpeg (quiet; raises on failure)."""
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error",
+                    "-y", *args], check=True)
+
+
+def make_clip(path: Path, seconds: float = 1.0, fps: int = 25, size: str = "64x48",
+              audio: str | None = None, frames: int | None = None) -> Path:
+    """A test clip from ffmpeg's moving `testsrc2` pattern. `audio`: an aevalsrc expression
+    (16 kHz mono), encoded as the container's default codec (AAC in .mp4, PCM in .mkv/.mov)."""
+    args = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}:duration={seconds}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"aevalsrc='{audio}':s=16000:d={seconds}"]
+    if path.suffix in (".mkv", ".mov") and audio:
+        args += ["-c:a", "pcm_s16le"]
+    if frames is not None:
+        args += ["-frames:v", str(frames)]
+    ffmpeg(*args, "-pix_fmt", "yuv420p", str(path))
+    return path
+
+
+def read_audio(path: Path, rate: int = 16000) -> np.ndarray:
+    """The first audio stream as float mono samples in -1..1 at `rate` Hz."""
+    out = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(path),
+                          "-map", "0:a:0", "-ac", "1", "-ar", str(rate), "-f", "s16le", "-"],
+                         check=True, capture_output=True).stdout
+    return np.frombuffer(out, np.int16).astype(np.float32) / 32768.0
+
+
+def audio_streams(path: Path) -> list[str]:
+    """Codec names of the audio streams of a media file."""
+    gen = imageio_ffmpeg.read_frames(str(path))
+    meta = next(gen)
+    gen.close()
+    return [meta["audio_codec"]] if meta.get("audio_codec") else []

@@ -121,12 +121,12 @@ def interrupt_after(monkeypatch, calls: int) -> None:
     monkeypatch.setattr(DreamEngine, "dream", dream)
 
 
-def run_interrupted(preset: presets.Preset, monkeypatch, calls: int) -> None:
-    """Render `preset` but stop it (Ctrl-C) when frame `calls` starts dreaming."""
+def run_interrupted(preset: presets.Preset, monkeypatch, calls: int, run=zoom.run) -> None:
+    """Render `preset` with `run` but stop it (Ctrl-C) when frame `calls` starts dreaming."""
     with monkeypatch.context() as m:
         interrupt_after(m, calls)
         with pytest.raises(KeyboardInterrupt):
-            zoom.run(preset, QUIET)
+            run(preset, QUIET)
 
 
 def test_interrupted_render_resumes_to_identical_frames(tmp_path, monkeypatch):

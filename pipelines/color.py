@@ -1,0 +1,44 @@
+"""Colour coherence: keep a sequence's colours from drifting by matching each frame's LAB
+statistics (per-channel mean and standard deviation) to a target.
+
+Images are uint8 RGB (H, W, 3); statistics are float64 arrays of 3 LAB values (L 0..100).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+Stats = tuple[np.ndarray, np.ndarray]
+
+
+def _lab(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+
+def lab_stats(image: np.ndarray) -> Stats:
+    """Per-channel LAB mean and standard deviation."""
+    lab = _lab(image).reshape(-1, 3).astype(np.float64)
+    return lab.mean(axis=0), lab.std(axis=0)
+
+
+def match_stats(image: np.ndarray, target: Stats) -> np.ndarray:
+    """`image` with its LAB mean/std moved to `target`'s (uint8 RGB out)."""
+    lab = _lab(image)
+    mean, std = lab_stats(image)
+    scale = target[1] / np.maximum(std, 1e-3)
+    lab = (lab - mean.astype(np.float32)) * scale.astype(np.float32) + target[0].astype(np.float32)
+    rgb = cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def relative_target(source: Stats, first_source: Stats, first_dream: Stats) -> Stats:
+    """The colour statistics frame t should have: its source's, shifted as the dream shifted
+    frame 0's (a lighting change in the source survives; drift added by the dream does not).
+
+    Shifts are additive for the spread too: a ratio would blow up when frame 0 is nearly grey
+    (a small chroma spread) and a later frame is colourful.
+    """
+    mean = source[0] + first_dream[0] - first_source[0]
+    std = np.maximum(source[1] + first_dream[1] - first_source[1], 0.0)
+    return mean, std

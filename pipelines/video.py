@@ -1,0 +1,146 @@
+"""The `video` pipeline: dream a video without flicker. Frame t starts from the previous
+dreamed frame carried along the optical flow of the source (t-1 -> t), takes the fresh source
+frame where the flow cannot be trusted, is blended with the source frame, dreamed lightly and
+colour-matched to the first dreamed frame."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from pipelines import color
+from pipelines.dreamer_config import model_record
+from pipelines.flow import FLOW_METHODS, optical_flow, reliable_mask, warp_by_flow
+from pipelines.frame_plan import plan_dreamer
+from pipelines.presets import Preset
+from pipelines.run_options import RunOptions
+from pipelines.scheduler import Finish, FrameScheduler, MotionSource
+from pipelines.schema import Field
+from pipelines.sequence import SEQUENCE_SCHEMA, open_store, render_sequence, sequence_outputs
+from pipelines.sources import Clip, FrameWindow, video_input
+
+# dis/farneback: carry the dream along the flow; static: carry it without moving it;
+# none: dream every frame independently (each with the dream.first_frame settings)
+METHODS = (*FLOW_METHODS, "static", "none")
+CARRY_MODES = ("full", "residual")
+
+SCHEMA: dict[str, Any] = {
+    **{k: v for k, v in SEQUENCE_SCHEMA.items() if k not in ("frames", "fps")},
+    "frames": Field("int", None, low=2, high=100_000, nullable=True,
+                    help="at most this many frames; omitted = the whole range"),
+    "fps": Field("float", None, above=0, high=240, nullable=True,
+                 help="output frame rate; omitted = the source's"),
+    "start": Field("float", 0.0, low=0, high=1e7, help="seconds into the input"),
+    "end": Field("float", None, above=0, high=1e7, nullable=True,
+                 help="seconds into the input; omitted = to its end"),
+    "max_size": Field("size", [640, 360], nullable=True,
+                      help="fit inside [width, height], keeping the aspect ratio"),
+    "audio": Field("choice", "source", choices=("source", "none"),
+                   help="keep the input's audio in the MP4, or drop it"),
+    "flow": {
+        "method": Field("choice", "dis", choices=METHODS, help="optical flow on the source"),
+        "mode": Field("choice", "full", choices=CARRY_MODES,
+                      help="carry the whole dreamed frame, or only what the dream added"),
+        "blend": Field("float", 0.8, low=0, high=1,
+                       help="weight of the carried dream against the fresh source frame"),
+        "consistency": Field("bool", True,
+                             help="take the source frame where the flow is unreliable"),
+    },
+    "color": {
+        "coherence": Field("bool", True, help="match colours to the first dreamed frame (LAB)"),
+    },
+}
+
+
+def carry(previous_dream: np.ndarray, previous_source: np.ndarray, source: np.ndarray,
+          backward: np.ndarray | None, trust: np.ndarray | None, blend: float,
+          mode: str) -> np.ndarray:
+    """The image frame t is dreamed from (uint8 RGB): the source frame plus, weighted by
+    `blend` x `trust` (float32 HxW in 0..1), the previous dream carried along `backward`
+    (flow t -> t-1; None = no motion) — whole (`full`) or as dream-minus-source (`residual`)."""
+    src = source.astype(np.float32)
+    carried = previous_dream.astype(np.float32)
+    if mode == "residual":
+        carried -= previous_source.astype(np.float32)
+    if backward is not None:
+        carried = warp_by_flow(carried, backward)
+    if mode == "full":
+        carried -= src
+    weight = blend if trust is None else blend * trust[..., None]
+    return np.clip(src + weight * carried + 0.5, 0, 255).astype(np.uint8)
+
+
+def soft_trust(mask: np.ndarray) -> np.ndarray:
+    """A bool reliability mask as float32 weights with soft edges (no seams at its borders)."""
+    return cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 2.0)
+
+
+def flow_motion(flow: Mapping[str, Any], window: FrameWindow) -> MotionSource:
+    """Motion source: the previous dream carried into frame t as `flow` says."""
+    method = flow["method"]
+
+    def move(t: int, previous: np.ndarray) -> np.ndarray:
+        source = window[t]
+        if method == "none":
+            return source
+        backward = trust = None
+        if method in FLOW_METHODS:
+            before = window[t - 1]
+            backward = optical_flow(source, before, method)
+            if flow["consistency"]:
+                forward = optical_flow(before, source, method)
+                trust = soft_trust(reliable_mask(backward, forward))
+        return carry(previous, window[t - 1], source, backward, trust, flow["blend"],
+                     flow["mode"])
+
+    return move
+
+
+def color_finish(window: FrameWindow) -> Finish:
+    """Finish step: match frame t's colours to where the first dream took frame 0's, relative
+    to frame t's own source (so lighting changes in the source stay)."""
+    first_source = color.lab_stats(window[0])
+
+    def finish(t: int, dreamed: np.ndarray, first: np.ndarray) -> np.ndarray:
+        if t == 0:
+            return dreamed
+        target = color.relative_target(color.lab_stats(window[t]), first_source,
+                                       color.lab_stats(first))
+        return color.match_stats(dreamed, target)
+
+    return finish
+
+
+def clip_record(clip: Clip, cfg: Mapping[str, Any], audio: bool) -> dict[str, Any]:
+    """What the sidecar says about the source and how it was carried."""
+    return {"clip": {**clip.record, "frames": clip.count, "fps": clip.fps,
+                       "size": list(clip.size)},
+            "audio": ("copied" if clip.audio.copy else "aac") if audio and clip.audio else None,
+            "flow": dict(cfg["flow"]), "color": dict(cfg["color"])}
+
+
+def run(preset: Preset, opts: RunOptions) -> list[Path]:
+    """Render the dreamed clip to MP4/GIF (see pipelines.sequence)."""
+    cfg = preset.config
+    outputs = sequence_outputs(preset)
+    clip = video_input(cfg)
+    salt = f"-{clip.record.get('bytes')}-{clip.record.get('mtime_ns')}"
+    store = open_store(outputs, preset, opts, salt)
+    method = cfg["flow"]["method"]
+    dreamer, plan = plan_dreamer(cfg, clip.count, opts.notify,
+                                 every_frame_first=method == "none")
+    window = FrameWindow(clip)
+    finish = color_finish(window) if cfg["color"]["coherence"] else None
+    scheduler = FrameScheduler(dreamer.engine, window[0], flow_motion(cfg["flow"], window),
+                               plan, store, cfg["seed"], finish)
+    audio = clip.audio if cfg["audio"] == "source" else None
+    try:
+        return render_sequence(preset, opts, outputs, scheduler, clip.count, clip.fps,
+                               {"model": model_record(dreamer),
+                                **clip_record(clip, cfg, audio is not None)}, audio=audio)
+    finally:
+        window.close()
