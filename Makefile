@@ -1,7 +1,7 @@
 # dreamreel — every target creates .venv and installs the project first when it is missing
 # or pyproject.toml changed (the stamp file).
 #   make render preset=zoom [input=FILE] [out=FILE] [args="key=value ..."]
-#   make test | make lint
+#   make test | make lint | make bench
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 preset ?= still
 
-.PHONY: render test lint install clean
+.PHONY: render test lint bench install clean
 
 install: $(STAMP)
 
@@ -24,8 +24,11 @@ render: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+bench: $(STAMP)
+	$(PY) bench/stability.py
+
 lint: $(STAMP)
-	$(PY) -m ruff check render pipelines tests
+	$(PY) -m ruff check render pipelines tests bench
 
 clean:
 	rm -rf $(VENV) out

@@ -104,8 +104,11 @@ def test_online_attempt_is_bounded(fake_builders, monkeypatch):
     """A network that never answers must not hang the render: the probe gives up."""
     monkeypatch.delenv("DREAMREEL_OFFLINE")
     monkeypatch.setattr(models, "PROBE_SECONDS", 0.3)
-    monkeypatch.setattr(models.socket, "create_connection",
-                        lambda *a, **k: time.sleep(5))
+    def never_answers(*args, **kwargs):
+        time.sleep(5)
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(models.socket, "create_connection", never_answers)
     start = time.monotonic()
     loaded = models.load_model("inception_v3", "imagenet")
     assert time.monotonic() - start < 2.0
