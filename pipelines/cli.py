@@ -56,8 +56,14 @@ def _render(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        # overrides may also follow a switch (`render zoom --quiet frames=10`)
+        args, extra = parser.parse_known_args(argv)
+        if extra and (args.command != "render" or any(e.startswith("-") for e in extra)):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        if extra:
+            args.overrides = [*args.overrides, *extra]
     except SystemExit as exc:  # usage errors (2) and --help (0) end here, not the process
         return int(exc.code or 0)
     debug = getattr(args, "debug", False)

@@ -99,7 +99,8 @@ def make_clip(path: Path, seconds: float = 1.0, fps: int = 25, size: str = "64x4
         args += ["-c:a", "pcm_s16le"]
     if frames is not None:
         args += ["-frames:v", str(frames)]
-    ffmpeg(*args, "-pix_fmt", "yuv420p", str(path))
+    pix = [] if path.suffix == ".gif" else ["-pix_fmt", "yuv420p"]
+    ffmpeg(*args, *pix, str(path))
     return path
 
 

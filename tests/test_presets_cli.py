@@ -145,8 +145,9 @@ def test_still_preset_end_to_end(tmp_path):
 
 def test_layers_gallery_end_to_end(tmp_path):
     out = tmp_path / "gallery.png"
-    proc = run_cli("render", "layers", f"output={out}", "size=[96,96]", "dream.octaves=1",
-                   "dream.steps=2", "model.name=efficientnet_lite0", "--quiet")
+    # overrides may follow a switch
+    proc = run_cli("render", "layers", f"output={out}", "--quiet", "size=[96,96]",
+                   "dream.octaves=1", "dream.steps=2", "model.name=efficientnet_lite0")
     assert proc.returncode == 0, proc.stderr
     sheet = read_image(out)
     n = len(json.loads((tmp_path / "gallery.png.json").read_text())["tiles"])
@@ -157,3 +158,9 @@ def test_layers_gallery_end_to_end(tmp_path):
     # tiles differ from one another: each layer dreams something else
     t0, t1 = sheet[4:100, 4:100], sheet[4:100, 104:200]
     assert np.abs(t0.astype(int) - t1).mean() > 2.0
+
+
+def test_unknown_switch_is_a_one_line_usage_error(capsys):
+    assert main(["render", "still", "--quiet", "--fast", "dream.steps=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unrecognized arguments: --fast" in err and len(err.splitlines()) == 1

@@ -255,3 +255,13 @@ def test_changed_input_file_does_not_reuse_frames(tmp_path, monkeypatch):
     make_clip(source, seconds=0.32, fps=25)  # same name, new content
     video.run(preset, QUIET)
     assert json.loads((tmp_path / "out.mp4.json").read_text())["resumed_frames"] == 0
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif"])
+def test_reads_common_containers_at_a_constant_rate(tmp_path, suffix):
+    source = make_clip(tmp_path / f"in{suffix}", seconds=0.8, fps=20, size="48x32")
+    info = decode.probe(source)
+    assert info.size == (48, 32)
+    frames = list(decode.read_frames(info, 10, (24, 16)))
+    assert len(frames) == decode.count_frames(info, 10) == 8
+    assert frames[0].shape == (16, 24, 3) and frames[0].dtype == np.uint8
