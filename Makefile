@@ -26,6 +26,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/stability.py
+	$(PY) bench/gif_quality.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check render pipelines tests bench

@@ -6,22 +6,31 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
-from pipelines import schedule
+from pipelines import loop, schedule
 from pipelines.checkpoints import CheckpointStore, work_dir_for
 from pipelines.frame_plan import DREAM_BOUNDS
+from pipelines.gif_fit import fit_gif
 from pipelines.outputs import resolve_outputs, write_sidecar
 from pipelines.presets import Preset
 from pipelines.run_options import RunOptions
 from pipelines.scheduler import FrameScheduler
 from pipelines.schema import Field
-from render.encode import GIF_DITHERS, X264_PRESETS, AudioTrack, FrameEncoder, output_kind
+from render.encode import (
+    GIF_DITHERS,
+    GIF_PALETTES,
+    X264_PRESETS,
+    AudioTrack,
+    FrameEncoder,
+    output_kind,
+)
 
 SEQUENCE_SCHEMA: dict[str, Any] = {
     "frames": Field("int", 48, low=1, high=100_000, help="number of frames"),
@@ -43,10 +52,15 @@ SEQUENCE_SCHEMA: dict[str, Any] = {
         "preset": Field("choice", "medium", choices=tuple(X264_PRESETS)),
     },
     "gif": {
-        "dither": Field("str", "sierra2_4a", help=f"one of {', '.join(GIF_DITHERS)}"),
+        "dither": Field("str", "bayer:3", help=f"one of {', '.join(GIF_DITHERS)}"),
         "colors": Field("int", 256, low=2, high=256),
+        "palette": Field("choice", "clip", choices=GIF_PALETTES,
+                         help="one palette for the clip, or one per frame"),
         "loop_count": Field("int", 0, low=-1, high=65535, help="0 = loop forever"),
+        "max_mb": Field("float", None, above=0, high=10_000, nullable=True,
+                        help="size cap: shrink scale, then fps, then colours to fit"),
     },
+    "loop": loop.SCHEMA,
 }
 
 
@@ -63,31 +77,70 @@ def open_store(outputs: list[Path], preset: Preset, opts: RunOptions,
                            reuse_stale=opts.reuse_frames)
 
 
+def open_encoder(path: Path, size: tuple[int, int], fps: float, cfg: Mapping[str, Any],
+                 opts: RunOptions, audio: AudioTrack | None = None,
+                 colors: int | None = None) -> FrameEncoder:
+    """A FrameEncoder for `path` with the preset's encode/gif settings."""
+    enc, gif = cfg["encode"], cfg["gif"]
+    return FrameEncoder(path, size, fps, crf=enc["crf"], preset=enc["preset"],
+                        gif_dither=gif["dither"], gif_colors=colors or gif["colors"],
+                        gif_loop=gif["loop_count"], gif_palette=gif["palette"],
+                        audio=audio if output_kind(path) == "mp4" else None,
+                        notify=opts.notify)
+
+
+class SeamMeter:
+    """Collects what the loop seam measure needs while frames are written."""
+
+    def __init__(self) -> None:
+        self.first: np.ndarray | None = None
+        self.last: np.ndarray | None = None
+        self.steps: list[float] = []
+
+    def add(self, image: np.ndarray) -> None:
+        if self.first is None:
+            self.first = image
+        else:
+            self.steps.append(float(np.abs(image.astype(np.float32) - self.last).mean()))
+        self.last = image
+
+    def record(self) -> dict[str, float | None]:
+        """The seam ratio and the largest step ratio of the frames as played, looped."""
+        if not self.steps:
+            return {"seam_ratio": None, "max_step_ratio": None}
+        wrap = float(np.abs(self.first.astype(np.float32) - self.last).mean())
+        median = max(float(np.median([*self.steps, wrap])), 1e-9)
+        return {"seam_ratio": round(loop.seam_ratio_from(self.first, self.last, self.steps), 3),
+                "max_step_ratio": round(max(*self.steps, wrap) / median, 3)}
+
+
 def render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path],
                     scheduler: FrameScheduler, count: int, fps: float,
-                    record: Mapping[str, Any], audio: AudioTrack | None = None) -> list[Path]:
-    """Dream `count` frames through `scheduler` and stream them to every output (MP4s get
-    `audio`)."""
+                    record: Mapping[str, Any], audio: AudioTrack | None = None, *,
+                    extend_loop: bool = True) -> list[Path]:
+    """Dream the frames of a `count`-frame sequence through `scheduler` and encode them to
+    every output (MP4s get `audio`). Without a loop, frames stream to the encoders as they are
+    dreamed; a loop is assembled from the checkpoints once every frame is there."""
     cfg = preset.config
-    enc, gif = cfg["encode"], cfg["gif"]
+    mode, fade = cfg["loop"]["mode"], cfg["loop"]["frames"]
+    rendered = loop.rendered_count(count, mode, fade, extend=extend_loop)
     h, w = scheduler.first.shape[:2]
     timings: list[float] = []
     resumed = 0
     start = time.perf_counter()
+    seam = SeamMeter()
+    streaming = mode == "none"
     with ExitStack() as stack:
-        encoders = [
-            stack.enter_context(FrameEncoder(
-                path, (w, h), fps, crf=enc["crf"], preset=enc["preset"],
-                gif_dither=gif["dither"], gif_colors=gif["colors"], gif_loop=gif["loop_count"],
-                audio=audio if output_kind(path) == "mp4" else None, notify=opts.notify))
-            for path in outputs
-        ]
-        bar = tqdm(total=count, unit="frame", desc=preset.name, disable=opts.quiet,
+        encoders = [stack.enter_context(open_encoder(p, (w, h), fps, cfg, opts, audio))
+                    for p in (outputs if streaming else [])]
+        bar = tqdm(total=rendered, unit="frame", desc=preset.name, disable=opts.quiet,
                    dynamic_ncols=True)
         with bar:
-            for frame in scheduler.frames(count):
+            for frame in scheduler.frames(rendered):
                 for encoder in encoders:
                     encoder.write(frame.image)
+                if streaming:
+                    seam.add(frame.image)
                 if frame.resumed:
                     resumed += 1
                 else:
@@ -95,15 +148,41 @@ def render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path],
                 bar.update(1)
         for encoder in encoders:
             encoder.close()
+
+    def loop_frames() -> Iterator[np.ndarray]:
+        return loop.compose(scheduler.store.load, rendered, mode, fade)
+
+    if not streaming:
+        with ExitStack() as stack:
+            encoders = [stack.enter_context(open_encoder(p, (w, h), fps, cfg, opts, audio))
+                        for p in outputs]
+            for image in loop_frames():
+                seam.add(image)
+                for encoder in encoders:
+                    encoder.write(image)
+            for encoder in encoders:
+                encoder.close()
+    shrunk = {}
+    max_mb = cfg["gif"]["max_mb"]
+    for path in outputs:
+        if output_kind(path) == "gif" and max_mb:
+            shrunk[str(path)] = fit_gif(
+                path, max_mb, loop_frames, (w, h), fps,
+                lambda p, size, rate, colors: open_encoder(p, size, rate, cfg, opts,
+                                                           colors=colors),
+                cfg["gif"]["colors"], opts.notify)
     frames_dir = cfg.get("frames_dir")
     if frames_dir:
         shutil.copytree(scheduler.store.directory, frames_dir, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("*.json", ".*"))
-    full = {**record, **preset.record(), "frames": count, "fps": fps,
-            "size": [w, h], "resumed_frames": resumed,
+    full = {**record, **preset.record(), "frames": loop.output_count(rendered, mode, fade),
+            "rendered_frames": rendered, "fps": fps, "size": [w, h], "resumed_frames": resumed,
+            "loop": {"mode": mode, "fade_frames": fade if mode == "crossfade" else 0,
+                     **seam.record()},
             "timings": {"total_seconds": round(time.perf_counter() - start, 3),
                         "frame_seconds": timings}}
     for path in outputs:
-        write_sidecar(path, {**full, "output": str(path)})
+        extra = {"gif_fit": shrunk[str(path)]} if str(path) in shrunk else {}
+        write_sidecar(path, {**full, **extra, "output": str(path)})
     scheduler.store.remove()
     return outputs

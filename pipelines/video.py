@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pipelines import color
+from pipelines import color, loop
 from pipelines.dreamer_config import model_record
 from pipelines.flow import FLOW_METHODS, optical_flow, reliable_mask, warp_by_flow
 from pipelines.frame_plan import plan_dreamer
@@ -128,6 +128,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     cfg = preset.config
     outputs = sequence_outputs(preset)
     clip = video_input(cfg)
+    loop.rendered_count(clip.count, cfg["loop"]["mode"], cfg["loop"]["frames"], extend=False)
     salt = f"-{clip.record.get('bytes')}-{clip.record.get('mtime_ns')}"
     store = open_store(outputs, preset, opts, salt)
     method = cfg["flow"]["method"]
@@ -141,6 +142,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     try:
         return render_sequence(preset, opts, outputs, scheduler, clip.count, clip.fps,
                                {"model": model_record(dreamer),
-                                **clip_record(clip, cfg, audio is not None)}, audio=audio)
+                                **clip_record(clip, cfg, audio is not None)}, audio=audio,
+                               extend_loop=False)
     finally:
         window.close()

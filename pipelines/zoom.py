@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines import schedule
+from pipelines import loop, schedule
 from pipelines.dreamer_config import model_record
 from pipelines.frame_plan import plan_dreamer
 from pipelines.motion import affine_matrix, warp
@@ -57,6 +57,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     cfg = preset.config
     outputs = sequence_outputs(preset)
     scheds = motion_schedules(cfg)
+    loop.rendered_count(cfg["frames"], cfg["loop"]["mode"], cfg["loop"]["frames"], extend=True)
     first = still_input(cfg)
     h, w = first.shape[:2]
     store = open_store(outputs, preset, opts)

@@ -57,6 +57,7 @@ X264_PRESETS = (
     "medium", "slow", "slower", "veryslow", "placebo",
 )
 GIF_DITHERS = ("sierra2_4a", "floyd_steinberg", "bayer", "bayer:N (N=0..5)", "none")
+GIF_PALETTES = ("clip", "frame")
 # audio codecs an MP4 carries as they are (anything else is re-encoded to AAC)
 MP4_AUDIO_CODECS = ("aac", "mp3", "alac", "ac3", "eac3", "opus", "flac")
 
@@ -160,9 +161,10 @@ class FrameEncoder:
         *,
         crf: int = 18,
         preset: str = "medium",
-        gif_dither: str = "sierra2_4a",
+        gif_dither: str = "bayer:3",
         gif_colors: int = 256,
         gif_loop: int = 0,
+        gif_palette: str = "clip",
         audio: AudioTrack | str | os.PathLike[str] | None = None,
         notify: Callable[[str], None] | None = None,
     ) -> None:
@@ -181,7 +183,7 @@ class FrameEncoder:
         if self._kind == "mp4":
             args = self._mp4_args(fps, crf, preset, audio)
         else:
-            args = self._gif_args(fps, gif_dither, gif_colors, gif_loop, audio)
+            args = self._gif_args(fps, gif_dither, gif_colors, gif_loop, gif_palette, audio)
 
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -246,7 +248,7 @@ class FrameEncoder:
                 "-movflags", "+faststart", "-f", "mp4"]
 
     def _gif_args(
-        self, fps: float, dither: str, colors: int, loop: int,
+        self, fps: float, dither: str, colors: int, loop: int, palette: str,
         audio: AudioTrack | str | os.PathLike[str] | None,
     ) -> list[str]:
         """ffmpeg input + output arguments for a looping GIF (validates the GIF options)."""
@@ -262,9 +264,16 @@ class FrameEncoder:
         if audio is not None:
             where = audio.path if isinstance(audio, AudioTrack) else audio
             self._notify(f"gif: GIF has no audio; ignoring {os.fspath(where)}")
+        if palette not in GIF_PALETTES:
+            raise UserError(f"gif palette {palette!r} is not one of {', '.join(GIF_PALETTES)}")
+        # clip: one palette from the whole clip, weighted to what changes (no palette flicker);
+        # frame: a palette per frame (better colours per frame, larger file, may flicker)
+        stats, new = ("diff", "") if palette == "clip" else ("single", ":new=1")
         graph = (
-            f"[0:v]split[a][b];[a]palettegen=stats_mode=diff:max_colors={colors}[p];"
-            f"[b][p]paletteuse={dither_opt}:diff_mode=rectangle[out]"
+            # reserve_transparent=0: all colours go to the picture (we never use transparency)
+            f"[0:v]split[a][b];[a]palettegen=stats_mode={stats}:max_colors={colors}:"
+            f"reserve_transparent=0[p];"
+            f"[b][p]paletteuse={dither_opt}:diff_mode=rectangle{new}[out]"
         )
         return [*self._raw_input(Fraction(100, delay)), "-filter_complex", graph,
                 "-map", "[out]", "-loop", str(loop), "-f", "gif"]
