@@ -6,6 +6,7 @@ colour-matched to the first dreamed frame."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,8 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     cfg = preset.config
     outputs = sequence_outputs(preset)
     clip = video_input(cfg)
-    loop.rendered_count(clip.count, cfg["loop"]["mode"], cfg["loop"]["frames"], extend=False)
+    mode, fade = cfg["loop"]["mode"], cfg["loop"]["frames"]
+    loop.rendered_count(clip.count, mode, fade, extend=False)
     salt = f"-{clip.record.get('bytes')}-{clip.record.get('mtime_ns')}"
     store = open_store(outputs, preset, opts, salt)
     method = cfg["flow"]["method"]
@@ -138,7 +140,9 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     finish = color_finish(window) if cfg["color"]["coherence"] else None
     scheduler = FrameScheduler(dreamer.engine, window[0], flow_motion(cfg["flow"], window),
                                plan, store, cfg["seed"], finish)
-    audio = clip.audio if cfg["audio"] == "source" else None
+    audio = None
+    if cfg["audio"] == "source" and clip.audio is not None:  # as long as the output
+        audio = replace(clip.audio, duration=loop.output_count(clip.count, mode, fade) / clip.fps)
     try:
         return render_sequence(preset, opts, outputs, scheduler, clip.count, clip.fps,
                                {"model": model_record(dreamer),

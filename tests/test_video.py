@@ -265,3 +265,13 @@ def test_reads_common_containers_at_a_constant_rate(tmp_path, suffix):
     frames = list(decode.read_frames(info, 10, (24, 16)))
     assert len(frames) == decode.count_frames(info, 10) == 8
     assert frames[0].shape == (16, 24, 3) and frames[0].dtype == np.uint8
+
+
+def test_video_crossfade_loop_shortens_clip_and_audio_alike(tmp_path):
+    source = make_clip(tmp_path / "in.mp4", seconds=1, fps=25, audio=TONE)
+    out = tmp_path / "out.mp4"
+    video.run(video_preset(f"input={source}", f"output={out}", "loop.mode=crossfade",
+                           "loop.frames=5"), QUIET)
+    _, frames = read_mp4(out)
+    assert len(frames) == 20  # the clip's own 5-frame tail is faded into its head
+    assert abs(len(read_audio(out)) / 16000 - 0.8) < 0.05
