@@ -76,11 +76,6 @@ def _diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a.astype(np.float32) - b).mean())
 
 
-def seam_ratio_from(first: np.ndarray, last: np.ndarray, steps: Sequence[float]) -> float:
-    """Seam ratio from the first and last frame and the consecutive differences."""
-    return _diff(last, first) / max(float(np.median(steps)), 1e-9)
-
-
 def max_step_ratio(frames: Sequence[np.ndarray]) -> float:
     """The largest change between frames played in a row (the wrap included) over the median:
     a jump anywhere in the loop shows here even when the wrap itself is smooth."""
@@ -92,4 +87,4 @@ def seam_ratio(frames: Sequence[np.ndarray]) -> float:
     """Loop seam: mean |last - first| over the median mean |f_{t+1} - f_t|, as played; <= 1
     means the loop point is no bigger a change than an ordinary step."""
     steps = [_diff(frames[t + 1], frames[t]) for t in range(len(frames) - 1)]
-    return seam_ratio_from(frames[0], frames[-1], steps)
+    return _diff(frames[-1], frames[0]) / max(float(np.median(steps)), 1e-9)

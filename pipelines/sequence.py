@@ -110,7 +110,8 @@ class SeamMeter:
             return {"seam_ratio": None, "max_step_ratio": None}
         wrap = float(np.abs(self.first.astype(np.float32) - self.last).mean())
         median = max(float(np.median([*self.steps, wrap])), 1e-9)
-        return {"seam_ratio": round(loop.seam_ratio_from(self.first, self.last, self.steps), 3),
+        seam = wrap / max(float(np.median(self.steps)), 1e-9)
+        return {"seam_ratio": round(seam, 3),
                 "max_step_ratio": round(max(*self.steps, wrap) / median, 3)}
 
 

@@ -105,12 +105,15 @@ def color_finish(window: FrameWindow) -> Finish:
     """Finish step: match frame t's colours to where the first dream took frame 0's, relative
     to frame t's own source (so lighting changes in the source stay)."""
     first_source = color.lab_stats(window[0])
+    first_dream: list[color.Stats] = []  # frame 0's dream never changes: its stats once
 
     def finish(t: int, dreamed: np.ndarray, first: np.ndarray) -> np.ndarray:
         if t == 0:
             return dreamed
+        if not first_dream:
+            first_dream.append(color.lab_stats(first))
         target = color.relative_target(color.lab_stats(window[t]), first_source,
-                                       color.lab_stats(first))
+                                       first_dream[0])
         return color.match_stats(dreamed, target)
 
     return finish
