@@ -48,9 +48,11 @@ def make_plan(cfg: Mapping[str, Any], scheds: Mapping[str, schedule.Schedule],
               layer_scheds: Mapping[str, schedule.Schedule], layer_names: list[str],
               base_weights: list[float], *, every_frame_first: bool = False) -> Plan:
     """FramePlan for frame t. Frame 0 (every frame, with `every_frame_first`) takes the
-    `dream.first_frame` settings where they are given."""
+    `dream.first_frame` settings where they are given; with `dream.cadence` k, only every
+    k-th frame is dreamed."""
     first = cfg["dream"]["first_frame"]
     tile = cfg["dream"]["tile"]
+    cadence = cfg["dream"]["cadence"]
 
     def plan(t: int) -> FramePlan:
         steps = round(scheds["dream.steps"].at(t))
@@ -66,7 +68,7 @@ def make_plan(cfg: Mapping[str, Any], scheds: Mapping[str, schedule.Schedule],
         if layer_scheds:
             weights = [layer_scheds[n].at(t) if n in layer_scheds else w
                        for n, w in zip(layer_names, base_weights, strict=True)]
-        return FramePlan(settings, weights)
+        return FramePlan(settings, weights, dream=t % cadence == 0)
 
     return plan
 

@@ -1,15 +1,19 @@
 """The frame scheduler shared by every sequence pipeline: frame 0 is dreamed from the input;
 each later frame is the previous *dreamed* frame, moved by a motion source, dreamed again.
 
+With cadence, frames the plan marks `dream=False` are only carried (moved, not dreamed).
+
 Finished frames come from / go to a checkpoint store, so a resumed render continues after the
 last finished frame and equals an uninterrupted one (frames are lossless uint8 RGB, and frame t
-always uses seed + t).
+always uses seed + t). Checkpoints are written in a background thread while the next frame is
+dreamed; an interrupted render still waits for the frame being written.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,32 +25,69 @@ from render.engine import DreamEngine, DreamSettings
 MotionSource = Callable[[int, np.ndarray], np.ndarray]
 # (frame index, dreamed frame, finished frame 0) -> the finished frame (e.g. colour-matched)
 Finish = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
+# frame index -> None: start work for that frame in the background (e.g. its optical flow)
+Prefetch = Callable[[int], None]
 
 
 @dataclass(frozen=True)
 class FramePlan:
-    """How frame t is dreamed: engine settings and (possibly scheduled) layer weights."""
+    """How frame t is made: engine settings, (possibly scheduled) layer weights, and whether it
+    is dreamed at all (False: only carried, see `dream.cadence`)."""
 
     settings: DreamSettings
     layer_weights: Sequence[float] | None = None
+    dream: bool = True
 
 
 @dataclass(frozen=True)
 class Frame:
-    """A finished frame: uint8 RGB image, dream seconds (0 when taken from a checkpoint)."""
+    """A finished frame: uint8 RGB image; seconds it took in all and in the dream step (both 0
+    when taken from a checkpoint)."""
 
     index: int
     image: np.ndarray
     seconds: float
     resumed: bool
+    dream_seconds: float = 0.0
+
+
+class CheckpointWriter:
+    """Saves frames to the store in one background thread, in order, one frame in flight."""
+
+    def __init__(self, store: CheckpointStore) -> None:
+        self.store = store
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
+        self._pending: Future[None] | None = None
+
+    def save(self, t: int, image: np.ndarray) -> None:
+        self.wait()
+        self._pending = self._pool.submit(self.store.save, t, image)
+
+    def wait(self) -> None:
+        """Block until the frame in flight is on disk (re-raising its write error)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown()
 
 
 class FrameScheduler:
-    """Walks frames 0..n-1: checkpoint, or move + dream + finish + checkpoint."""
+    """Walks frames 0..n-1: checkpoint, or move + dream + finish + checkpoint.
+
+    `carry` moves the previous frame into a frame that is not dreamed (default: `motion`);
+    `prefetch(t + 1)` is called once frame t is moved, before it is dreamed, so that frame t + 1's
+    inputs are ready in time.
+    """
 
     def __init__(self, engine: DreamEngine, first: np.ndarray, motion: MotionSource,
                  plan: Callable[[int], FramePlan], store: CheckpointStore, seed: int,
-                 finish: Finish | None = None) -> None:
+                 finish: Finish | None = None, carry: MotionSource | None = None,
+                 prefetch: Prefetch | None = None) -> None:
         self.engine = engine
         self.first = first
         self.motion = motion
@@ -54,25 +95,41 @@ class FrameScheduler:
         self.store = store
         self.seed = seed
         self.finish = finish
+        self.carry = carry or motion
+        self.prefetch = prefetch
 
     def frames(self, count: int) -> Iterator[Frame]:
         """Yield frames in order; resumed ones are read back from their checkpoints."""
         done = self.store.finished()
         previous: np.ndarray | None = None
         first: np.ndarray | None = None
-        for t in range(count):
-            if t < done:
-                previous = self.store.load(t)
+        writer = CheckpointWriter(self.store)
+        try:
+            for t in range(count):
+                if t < done:
+                    previous = self.store.load(t)
+                    first = previous if t == 0 else first
+                    yield Frame(t, previous, 0.0, True)
+                    continue
+                start = time.perf_counter()
+                plan = self.plan(t)
+                dream = previous is None or plan.dream
+                if previous is None:
+                    image = self.first
+                else:
+                    image = (self.motion if dream else self.carry)(t, previous)
+                if self.prefetch is not None and t + 1 < count:
+                    self.prefetch(t + 1)
+                dreamed_at = time.perf_counter()
+                if dream:
+                    image = self.engine.dream(image, plan.settings, seed=self.seed + t,
+                                              layer_weights=plan.layer_weights)
+                dream_seconds = time.perf_counter() - dreamed_at if dream else 0.0
+                if self.finish is not None:
+                    image = self.finish(t, image, image if first is None else first)
+                previous = image
                 first = previous if t == 0 else first
-                yield Frame(t, previous, 0.0, True)
-                continue
-            start = time.perf_counter()
-            source = self.first if previous is None else self.motion(t, previous)
-            plan = self.plan(t)
-            previous = self.engine.dream(source, plan.settings, seed=self.seed + t,
-                                         layer_weights=plan.layer_weights)
-            if self.finish is not None:
-                previous = self.finish(t, previous, previous if first is None else first)
-            first = previous if t == 0 else first
-            self.store.save(t, previous)
-            yield Frame(t, previous, time.perf_counter() - start, False)
+                writer.save(t, previous)
+                yield Frame(t, previous, time.perf_counter() - start, False, dream_seconds)
+        finally:
+            writer.close()
