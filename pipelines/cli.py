@@ -1,15 +1,19 @@
 """Command line: `python -m pipelines render PRESET [key=value ...]` (also `dreamreel`).
 
-Exit codes: 0 done, 2 bad input (one line, no traceback unless --debug), 130 interrupted.
+Exit codes: 0 done, 2 bad input (one line, no traceback unless --debug), 130 interrupted
+(Ctrl-C), 143 terminated (SIGTERM). Both interruptions keep every finished frame.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from render.errors import UserError
 
@@ -20,6 +24,28 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         print(f"dreamreel: error: {message} (see --help)", file=sys.stderr)
         sys.exit(2)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C so that the same clean-up runs."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM must not cut the clean-up
+    raise Terminated
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into `Terminated` while the block runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,20 +94,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     debug = getattr(args, "debug", False)
     try:
-        if args.command == "list":
-            from pipelines.presets import available
+        with _sigterm_as_interrupt():
+            if args.command == "list":
+                from pipelines.presets import available
 
-            print("\n".join(available()))
-            return 0
-        return _render(args)
+                print("\n".join(available()))
+                return 0
+            return _render(args)
     except UserError as exc:
         if debug:
             traceback.print_exc()
         print(f"dreamreel: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("dreamreel: interrupted; run the same command to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        if debug:
+            traceback.print_exc()
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"dreamreel: {what}; finished frames are kept, run the same command to resume",
+              file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from render.encode import (
     FrameEncoder,
     output_kind,
 )
+from render.errors import UserError
 
 SEQUENCE_SCHEMA: dict[str, Any] = {
     "frames": Field("int", 48, low=1, high=100_000, help="number of frames"),
@@ -41,6 +42,8 @@ SEQUENCE_SCHEMA: dict[str, Any] = {
     "dream": {
         **{k: Field("schedule", d, **b) for (k, b), d in zip(
             DREAM_BOUNDS.items(), (4, 0.015, 2, 1.4), strict=True)},
+        "cadence": Field("int", 1, low=1, high=100,
+                         help="dream every k-th frame; the frames between are only carried"),
         "first_frame": {
             "steps": Field("int", None, low=1, high=1000, nullable=True),
             "octaves": Field("int", None, low=1, high=12, nullable=True),
@@ -121,12 +124,29 @@ def render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path],
                     extend_loop: bool = True) -> list[Path]:
     """Dream the frames of a `count`-frame sequence through `scheduler` and encode them to
     every output (MP4s get `audio`). Without a loop, frames stream to the encoders as they are
-    dreamed; a loop is assembled from the checkpoints once every frame is there."""
+    dreamed; a loop is assembled from the checkpoints once every frame is there. A failed
+    write (disk full, ...) says that the finished frames are kept."""
+    try:
+        return _render_sequence(preset, opts, outputs, scheduler, count, fps, record, audio,
+                                extend_loop)
+    except (UserError, OSError) as exc:
+        kept = scheduler.store.finished()
+        reason = str(exc) if isinstance(exc, UserError) else (
+            f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror or str(exc))
+        raise UserError(f"{reason}; the {kept} finished frames are kept in "
+                        f"{scheduler.store.directory}: run the same command to resume") from exc
+
+
+def _render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path],
+                     scheduler: FrameScheduler, count: int, fps: float,
+                     record: Mapping[str, Any], audio: AudioTrack | None,
+                     extend_loop: bool) -> list[Path]:
     cfg = preset.config
     mode, fade = cfg["loop"]["mode"], cfg["loop"]["frames"]
     rendered = loop.rendered_count(count, mode, fade, extend=extend_loop)
     h, w = scheduler.first.shape[:2]
     timings: list[float] = []
+    dreaming = 0.0
     resumed = 0
     start = time.perf_counter()
     seam = SeamMeter()
@@ -146,6 +166,7 @@ def render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path],
                     resumed += 1
                 else:
                     timings.append(round(frame.seconds, 3))
+                    dreaming += frame.dream_seconds
                 bar.update(1)
         for encoder in encoders:
             encoder.close()
@@ -181,7 +202,7 @@ def render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path],
             "loop": {"mode": mode, "fade_frames": fade if mode == "crossfade" else 0,
                      **seam.record()},
             "timings": {"total_seconds": round(time.perf_counter() - start, 3),
-                        "frame_seconds": timings}}
+                        "dream_seconds": round(dreaming, 3), "frame_seconds": timings}}
     for path in outputs:
         extra = {"gif_fit": shrunk[str(path)]} if str(path) in shrunk else {}
         write_sidecar(path, {**full, **extra, "output": str(path)})

@@ -5,8 +5,10 @@ colour-matched to the first dreamed frame."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
-from dataclasses import replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +19,14 @@ from pipelines import color, loop
 from pipelines.dreamer_config import model_record
 from pipelines.flow import FLOW_METHODS, optical_flow, reliable_mask, warp_by_flow
 from pipelines.frame_plan import plan_dreamer
+from pipelines.lock import output_lock
 from pipelines.presets import Preset
 from pipelines.run_options import RunOptions
-from pipelines.scheduler import Finish, FrameScheduler, MotionSource
+from pipelines.scheduler import Finish, FrameScheduler
 from pipelines.schema import Field
 from pipelines.sequence import SEQUENCE_SCHEMA, open_store, render_sequence, sequence_outputs
 from pipelines.sources import Clip, FrameWindow, video_input
+from render.errors import UserError
 
 # dis/farneback: carry the dream along the flow; static: carry it without moving it;
 # none: dream every frame independently (each with the dream.first_frame settings)
@@ -80,28 +84,83 @@ def soft_trust(mask: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 2.0)
 
 
-def flow_motion(flow: Mapping[str, Any], window: FrameWindow) -> MotionSource:
-    """Motion source: the previous dream carried into frame t as `flow` says."""
-    method = flow["method"]
+class SharedWindow:
+    """A FrameWindow that the flow thread and the main thread can both read (one at a time)."""
 
-    def move(t: int, previous: np.ndarray) -> np.ndarray:
-        source = window[t]
-        if method == "none":
-            return source
+    def __init__(self, window: FrameWindow) -> None:
+        self.window = window
+        self._lock = threading.Lock()
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        with self._lock:
+            return self.window[t]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What frame t needs from the source before the previous dream can be carried into it."""
+
+    before: np.ndarray  # source t-1, uint8 RGB
+    source: np.ndarray  # source t, uint8 RGB
+    backward: np.ndarray | None  # flow t -> t-1, float32 HxWx2; None = no motion
+    trust: np.ndarray | None  # float32 HxW in 0..1; None = trust everywhere
+
+
+class FlowMotion:
+    """Motion source of the video pipeline: the previous dream carried into frame t as `flow`
+    says. Frame t's source frames and optical flow are read and computed in a background
+    thread (`prefetch`) while frame t-1 is dreamed."""
+
+    def __init__(self, flow: Mapping[str, Any], window: SharedWindow) -> None:
+        self.flow = flow
+        self.window = window
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="flow")
+        self._ready: dict[int, Future[Prepared]] = {}
+
+    def prepare(self, t: int) -> Prepared:
+        """Source frames t-1 and t, and the flow and trust between them."""
+        method, before, source = self.flow["method"], self.window[t - 1], self.window[t]
         backward = trust = None
         if method in FLOW_METHODS:
-            before = window[t - 1]
             backward = optical_flow(source, before, method)
-            if flow["consistency"]:
+            if self.flow["consistency"]:
                 forward = optical_flow(before, source, method)
                 trust = soft_trust(reliable_mask(backward, forward))
-        return carry(previous, window[t - 1], source, backward, trust, flow["blend"],
-                     flow["mode"])
+        return Prepared(before, source, backward, trust)
 
-    return move
+    def prefetch(self, t: int) -> None:
+        if t not in self._ready:
+            self._ready[t] = self._pool.submit(self.prepare, t)
+
+    def _prepared(self, t: int) -> Prepared:
+        pending = self._ready.pop(t, None)
+        return pending.result() if pending is not None else self.prepare(t)
+
+    def __call__(self, t: int, previous: np.ndarray) -> np.ndarray:
+        """The image frame t is dreamed from."""
+        p = self._prepared(t)
+        if self.flow["method"] == "none":
+            return p.source
+        return carry(previous, p.before, p.source, p.backward, p.trust, self.flow["blend"],
+                     self.flow["mode"])
+
+    def carry_only(self, t: int, previous: np.ndarray) -> np.ndarray:
+        """Frame t when it is not dreamed (cadence): the previous dream carried whole, the
+        source only where the flow cannot be trusted."""
+        p = self._prepared(t)
+        return carry(previous, p.before, p.source, p.backward, p.trust, 1.0, self.flow["mode"])
+
+    def close(self) -> None:
+        self._pool.shutdown(cancel_futures=True)
 
 
-def color_finish(window: FrameWindow) -> Finish:
+def flow_motion(flow: Mapping[str, Any], window: FrameWindow | SharedWindow) -> FlowMotion:
+    """Motion source: the previous dream carried into frame t as `flow` says."""
+    shared = window if isinstance(window, SharedWindow) else SharedWindow(window)
+    return FlowMotion(flow, shared)
+
+
+def color_finish(window: FrameWindow | SharedWindow) -> Finish:
     """Finish step: match frame t's colours to where the first dream took frame 0's, relative
     to frame t's own source (so lighting changes in the source stay)."""
     first_source = color.lab_stats(window[0])
@@ -131,25 +190,31 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     """Render the dreamed clip to MP4/GIF (see pipelines.sequence)."""
     cfg = preset.config
     outputs = sequence_outputs(preset)
+    method = cfg["flow"]["method"]
+    if method == "none" and cfg["dream"]["cadence"] > 1:
+        raise UserError("dream.cadence: needs a flow.method that carries the dream "
+                        f"({', '.join(m for m in METHODS if m != 'none')}); with none every "
+                        "frame is dreamed")
     clip = video_input(cfg)
     mode, fade = cfg["loop"]["mode"], cfg["loop"]["frames"]
     loop.rendered_count(clip.count, mode, fade, extend=False)
-    salt = f"-{clip.record.get('bytes')}-{clip.record.get('mtime_ns')}"
-    store = open_store(outputs, preset, opts, salt)
-    method = cfg["flow"]["method"]
     dreamer, plan = plan_dreamer(cfg, clip.count, opts.notify,
                                  every_frame_first=method == "none")
-    window = FrameWindow(clip)
-    finish = color_finish(window) if cfg["color"]["coherence"] else None
-    scheduler = FrameScheduler(dreamer.engine, window[0], flow_motion(cfg["flow"], window),
-                               plan, store, cfg["seed"], finish)
     audio = None
     if cfg["audio"] == "source" and clip.audio is not None:  # as long as the output
         audio = replace(clip.audio, duration=loop.output_count(clip.count, mode, fade) / clip.fps)
-    try:
-        return render_sequence(preset, opts, outputs, scheduler, clip.count, clip.fps,
-                               {"model": model_record(dreamer),
-                                **clip_record(clip, cfg, audio is not None)}, audio=audio,
-                               extend_loop=False)
-    finally:
-        window.close()
+    record = {"model": model_record(dreamer), **clip_record(clip, cfg, audio is not None)}
+    salt = f"-{clip.record.get('bytes')}-{clip.record.get('mtime_ns')}"
+    with output_lock(outputs):
+        store = open_store(outputs, preset, opts, salt)
+        window = SharedWindow(FrameWindow(clip))
+        motion = flow_motion(cfg["flow"], window)
+        finish = color_finish(window) if cfg["color"]["coherence"] else None
+        scheduler = FrameScheduler(dreamer.engine, window[0], motion, plan, store, cfg["seed"],
+                                   finish, carry=motion.carry_only, prefetch=motion.prefetch)
+        try:
+            return render_sequence(preset, opts, outputs, scheduler, clip.count, clip.fps,
+                                   record, audio=audio, extend_loop=False)
+        finally:
+            motion.close()
+            window.window.close()

@@ -12,6 +12,7 @@ import numpy as np
 from pipelines import loop, schedule
 from pipelines.dreamer_config import model_record
 from pipelines.frame_plan import plan_dreamer
+from pipelines.lock import output_lock
 from pipelines.motion import affine_matrix, warp
 from pipelines.presets import Preset
 from pipelines.run_options import RunOptions
@@ -60,9 +61,10 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     loop.rendered_count(cfg["frames"], cfg["loop"]["mode"], cfg["loop"]["frames"], extend=True)
     first = still_input(cfg)
     h, w = first.shape[:2]
-    store = open_store(outputs, preset, opts)
     dreamer, plan = plan_dreamer(cfg, cfg["frames"], opts.notify)
-    scheduler = FrameScheduler(dreamer.engine, first, zoom_motion(scheds, (w, h)), plan,
-                               store, cfg["seed"])
-    return render_sequence(preset, opts, outputs, scheduler, cfg["frames"], cfg["fps"],
-                           {"model": model_record(dreamer)})
+    with output_lock(outputs):
+        store = open_store(outputs, preset, opts)
+        scheduler = FrameScheduler(dreamer.engine, first, zoom_motion(scheds, (w, h)), plan,
+                                   store, cfg["seed"])
+        return render_sequence(preset, opts, outputs, scheduler, cfg["frames"], cfg["fps"],
+                               {"model": model_record(dreamer)})
