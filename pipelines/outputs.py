@@ -4,33 +4,89 @@ records what was rendered and how."""
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from render.errors import UserError
-from render.media import atomic_write_bytes
+from render.media import atomic_write_bytes, image_file_size
 
 
 def resolve_outputs(config: Mapping[str, Any], preset_name: str, default_ext: str,
                     check: Callable[[Path], Any]) -> list[Path]:
     """The output paths of a render: config `output` or out/<preset><ext>, each checked by
-    `check` (extension) and refused when it would overwrite the input."""
+    `check` (extension), refused when it would overwrite the input, and its directory checked
+    for writing — all before any work, so a bad output costs nothing and leaves nothing."""
     raw = config.get("output") or [f"out/{preset_name}{default_ext}"]
-    paths = [Path(p).expanduser() for p in raw]
+    paths = [_plain(Path(p).expanduser()) for p in raw]
     source = config.get("input")
+    size = _frame_size(config)
     for p in paths:
         check(p)
         if p.is_dir():
             raise UserError(f"output {p}: is a directory, expected a file name")
-        if source and p.resolve() == Path(source).expanduser().resolve():
+        if source and _same_file(p, Path(source).expanduser()):
             raise UserError(f"output {p}: is the input file; choose another output name")
+        if p.suffix.lower() == ".mp4" and size and min(size) < 2:  # known before reading
+            raise UserError(f"output {p}: an MP4 needs frames of at least 2x2 pixels, got "
+                            f"{size[0]}x{size[1]}")
+        check_writable(p, f"output {p}")
     if len(set(map(str, paths))) != len(paths):
         raise UserError("output: the same path is listed twice")
+    frames_dir = config.get("frames_dir")
+    if frames_dir:
+        where = Path(frames_dir).expanduser()
+        if where.exists() and not where.is_dir():
+            raise UserError(f"frames_dir {where}: is a file, expected a directory")
+        check_writable(where / "frame_000000.png", f"frames_dir {where}")
     return paths
+
+
+def _plain(p: Path) -> Path:
+    """A relative path whose first part has a colon ('pipe:x/a.mp4') made absolute, so that
+    ffmpeg cannot take it for a protocol."""
+    if not p.is_absolute() and p.parts and ":" in p.parts[0]:
+        return Path.cwd() / p
+    return p
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether `a` and `b` name the same file (also through symlinks or hard links)."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
+def _frame_size(config: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The frame size of a render when it is known before reading the input: `size`, or an
+    input image's header."""
+    if config.get("size"):
+        return tuple(config["size"])
+    source = config.get("input")
+    return image_file_size(Path(source).expanduser()) if source else None
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Refuse `path` when its directory cannot be created or written to (a read-only place,
+    a file where a directory should be); nothing is left behind by the check."""
+    existing = path.parent
+    try:
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            raise UserError(f"{what}: {existing} is not a directory")
+        with tempfile.TemporaryFile(dir=existing):  # no name on Linux (O_TMPFILE)
+            pass
+    except OSError as exc:
+        raise UserError(f"{what}: cannot write in {existing} ({exc.strerror or exc})") from None
 
 
 def versions() -> dict[str, str]:

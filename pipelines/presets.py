@@ -16,12 +16,17 @@ from typing import Any
 
 import yaml
 
+from pipelines import schedule
 from pipelines.schema import Field, Schema, validate
 from render.errors import UserError
 from render.gradients import SMOOTHING
-from render.models import MODELS
+from render.models import MODELS, parse_layers
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+# no preset comes near these; they stop YAML alias bombs and runaway nesting early
+MAX_PRESET_BYTES = 1 << 20
+MAX_NODES = 10_000
+MAX_DEPTH = 32
 
 COMMON: dict[str, Any] = {
     "pipeline": Field("str", help="which pipeline renders this preset"),
@@ -77,6 +82,8 @@ def find(name_or_path: str) -> Path:
     candidate = Path(name_or_path)
     looks_like_path = candidate.suffix in (".yaml", ".yml") or "/" in name_or_path
     if looks_like_path:
+        if candidate.is_dir():
+            raise UserError(f"preset file {candidate}: is a directory, expected a YAML file")
         if not candidate.is_file():
             raise UserError(f"preset file {candidate} not found")
         return candidate
@@ -92,16 +99,13 @@ def find(name_or_path: str) -> Path:
 def read_yaml(path: Path) -> dict[str, Any]:
     """safe_load a YAML mapping; syntax errors report line and column."""
     try:
+        if path.stat().st_size > MAX_PRESET_BYTES:
+            raise UserError(f"{path}: preset is larger than {MAX_PRESET_BYTES >> 20} MB")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read preset ({exc})") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{path}{where}: YAML syntax error: {problem}") from None
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UserError(f"{path}: cannot read preset ({reason})") from None
+    data = safe_yaml(text, str(path))
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -118,11 +122,57 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     parts = key.split(".")
     if any(not p for p in parts):
         raise UserError(f"override {text!r}: malformed key {key!r}")
-    try:
-        parsed = yaml.safe_load(value) if value.strip() else None
-    except yaml.YAMLError:
-        raise UserError(f"override {text!r}: value is not valid YAML") from None
+    parsed = safe_yaml(value, f"override {text!r}", syntax="value is not valid YAML") \
+        if value.strip() else None
     return parts, parsed
+
+
+def safe_yaml(text: str, where: str, syntax: str = "YAML syntax error") -> Any:
+    """yaml.safe_load `text`; any failure, or a result no preset needs (recursive or
+    multiplying aliases, deep nesting, keys that are not text, integers beyond 64 bits), is a
+    UserError naming `where` (with line and column for syntax errors)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [""])[0]
+        raise UserError(f"{where}{at}: {syntax}: {problem}") from None
+    except RecursionError:
+        raise UserError(f"{where}: nested too deeply") from None
+    except Exception as exc:  # the constructors' own errors: '!!int x', 5000-digit numbers...
+        raise UserError(f"{where}: {syntax}: {(str(exc).splitlines() or [''])[0][:80]}"
+                        ) from None
+    _check_tree(data, where)
+    return data
+
+
+def _check_tree(data: Any, where: str) -> None:
+    """Walk the loaded YAML once, with bounds (see safe_yaml)."""
+    stack, seen = [(data, 0)], 0
+    while stack:
+        node, depth = stack.pop()
+        seen += 1
+        if seen > MAX_NODES or depth > MAX_DEPTH:
+            raise UserError(f"{where}: too large or nested too deeply (at most {MAX_NODES} "
+                            f"values, {MAX_DEPTH} levels; recursive YAML aliases?)")
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not isinstance(key, str):
+                    raise UserError(f"{where}: key {_short(key)} is not text; quote it")
+                stack.append((value, depth + 1))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+        elif isinstance(node, int) and node.bit_length() > 64:
+            raise UserError(f"{where}: number too large")
+
+
+def _short(value: Any) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an integer with thousands of digits
+        return "(a huge number)"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
@@ -153,9 +203,9 @@ def load(name_or_path: str, overrides: Sequence[str] = (),
     data = apply_overrides(read_yaml(path), overrides)
     pipes = schemas
     pipeline = data.get("pipeline")
-    if pipeline not in pipes:
+    if not isinstance(pipeline, str) or pipeline not in pipes:
         raise UserError(
-            f"{path}: key 'pipeline' must be one of {', '.join(pipes)}, got {pipeline!r}"
+            f"{path}: key 'pipeline' must be one of {', '.join(pipes)}, got {_short(pipeline)}"
         )
     extra = pipes[pipeline]
     schema = {**COMMON, **{k: v for k, v in extra.items() if k not in ("model", "dream")}}
@@ -163,6 +213,51 @@ def load(name_or_path: str, overrides: Sequence[str] = (),
         schema[section] = {**COMMON[section], **extra.get(section, {})}
     try:
         config = validate(data, schema)
+        check_consistency(config, schema)
     except UserError as exc:
         raise UserError(f"{path}: {exc}") from None
     return Preset(path.stem, path, config)
+
+
+def check_consistency(config: Mapping[str, Any], schema: Schema) -> None:
+    """Checks across keys that would otherwise fail only once rendering has begun: layer
+    names against the model, a weights file that must exist, and keyframes within `frames`."""
+    model = config["model"]
+    frames = config.get("frames")
+    layers = model["layers"]
+    if isinstance(layers, Mapping) and "frames" in config:  # sequences may schedule weights
+        layers = {name: _first_weight(f"model.layers.{name}", value, frames)
+                  for name, value in layers.items()}
+    if layers is not None:
+        parse_layers(MODELS[model["name"]], layers)
+    weights = model["weights"]
+    if (weights is not None and str(weights).lower() not in ("imagenet", "none")
+            and not Path(weights).expanduser().is_file()):
+        raise UserError(f"model.weights: file {weights} not found (or use imagenet, none)")
+    if isinstance(frames, int):
+        for key, value in _scheduled(config, schema):
+            schedule.check(key, schedule.parse(key, value), frames)
+
+
+def _first_weight(key: str, value: Any, frames: int | None) -> Any:
+    """A layer entry with a scheduled weight checked and replaced by a number."""
+    weight = value.get("weight") if isinstance(value, Mapping) else value
+    if not isinstance(weight, str):
+        return value
+    sched = schedule.parse(key, weight)
+    if isinstance(frames, int):
+        schedule.check(key, sched, frames)
+    return {**value, "weight": sched.at(0)} if isinstance(value, Mapping) else sched.at(0)
+
+
+def _scheduled(config: Mapping[str, Any], schema: Schema, prefix: str = ""
+               ) -> list[tuple[str, str]]:
+    """(dotted key, value) of every schedule-kind key set to a keyframe string."""
+    found = []
+    for key, spec in schema.items():
+        value = config.get(key)
+        if isinstance(spec, Mapping) and isinstance(value, Mapping):
+            found += _scheduled(value, spec, f"{prefix}{key}.")
+        elif isinstance(spec, Field) and spec.kind == "schedule" and isinstance(value, str):
+            found.append((prefix + key, value))
+    return found

@@ -45,6 +45,15 @@ def _is_number(v: Any) -> bool:
     return (_is_int(v) or isinstance(v, float)) and not isinstance(v, bool)
 
 
+def show(value: Any, limit: int = 60) -> str:
+    """repr(value) cut to `limit` characters, for error messages."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer with thousands of digits
+        return "(a huge number)"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _check_range(key: str, value: float, f: Field) -> None:
     if isinstance(value, float) and not math.isfinite(value):
         raise UserError(f"{key}: must be a finite number, got {value}")
@@ -68,7 +77,7 @@ def check_value(key: str, value: Any, f: Field) -> Any:
     if kind == "choice":
         if value not in f.choices:
             allowed = ", ".join(str(c) for c in f.choices)
-            raise UserError(f"{key}: {value!r} is not allowed; allowed: {allowed}")
+            raise UserError(f"{key}: {show(value)} is not allowed; allowed: {allowed}")
         return value
     if kind == "schedule":
         sched = schedule.parse(key, value)
@@ -79,32 +88,40 @@ def check_value(key: str, value: Any, f: Field) -> Any:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if not _is_int(value):
-            raise UserError(f"{key}: expected {_describe(f)}, got {value!r}")
+            raise UserError(f"{key}: expected {_describe(f)}, got {show(value)}")
         _check_range(key, value, f)
         return value
     if kind == "float":
         if not _is_number(value):
-            raise UserError(f"{key}: expected {_describe(f)}, got {value!r}")
-        _check_range(key, float(value), f)
-        return float(value)
+            raise UserError(f"{key}: expected {_describe(f)}, got {show(value)}")
+        try:
+            number = float(value)
+        except OverflowError:
+            raise UserError(f"{key}: {show(value)} is out of range ({_describe(f)})") from None
+        _check_range(key, number, f)
+        return number
     if kind == "bool":
         if not isinstance(value, bool):
-            raise UserError(f"{key}: expected true or false, got {value!r}")
+            raise UserError(f"{key}: expected true or false, got {show(value)}")
         return value
     if kind in ("str", "path"):
         if not isinstance(value, str) or not value.strip():
-            raise UserError(f"{key}: expected {_describe(f)}, got {value!r}")
+            raise UserError(f"{key}: expected {_describe(f)}, got {show(value)}")
+        if kind == "path" and "\0" in value:
+            raise UserError(f"{key}: a file path cannot contain a NUL character")
         return value
     if kind == "paths":
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not items or not all(
                 isinstance(v, str) and v.strip() for v in items):
-            raise UserError(f"{key}: expected {_describe(f)}, got {value!r}")
+            raise UserError(f"{key}: expected {_describe(f)}, got {show(value)}")
+        if any("\0" in v for v in items):
+            raise UserError(f"{key}: a file path cannot contain a NUL character")
         return list(items)
     if kind == "size":
         if (not isinstance(value, (list, tuple)) or len(value) != 2
                 or not all(_is_int(v) for v in value)):
-            raise UserError(f"{key}: expected [width, height] in pixels, got {value!r}")
+            raise UserError(f"{key}: expected [width, height] in pixels, got {show(value)}")
         if min(value) < 1 or max(value) > 16384:
             raise UserError(f"{key}: width and height must be 1..16384, got {list(value)}")
         return [int(value[0]), int(value[1])]

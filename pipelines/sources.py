@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -16,18 +17,42 @@ import numpy as np
 from render import decode
 from render.encode import AudioTrack
 from render.errors import UserError
-from render.media import default_image, read_image, resize
+from render.media import check_memory, default_image, image_file_size, read_image, resize
 
 DEFAULT_SIZE = (640, 360)
 GENERATED_FRAMES, GENERATED_FPS = 48, 24.0
+MIN_FRAME_SIDE = 2  # MP4 needs 2x2; OpenCV's reflected-border warp hangs on 1-pixel sides
+
+
+def check_frame_size(size: tuple[int, int], what: str) -> None:
+    """Refuse frames of a zoom or video smaller than 2x2 pixels, before any work."""
+    if min(size) < MIN_FRAME_SIDE:
+        raise UserError(f"{what}: a zoom or video needs frames of at least "
+                        f"{MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} pixels, got {size[0]}x{size[1]}")
 
 
 def still_input(config: Mapping[str, Any]) -> np.ndarray:
-    """uint8 RGB (H, W, 3): `input` (or the generated image) resized to `size`."""
+    """uint8 RGB (H, W, 3): `input` (or the generated image) resized to `size`. A size too
+    large to dream in the free memory is refused before any work."""
     size = tuple(config["size"]) if config.get("size") else None
+    if size:
+        check_memory(size, "size")
+        if "frames" in config:  # the first frame of a sequence
+            check_frame_size(size, "size")
     if config.get("input"):
+        if not size:  # dreamt at its own size: known from the header, before decoding it
+            own = image_file_size(config["input"])
+            if own:
+                check_memory(own, f"input {config['input']}:",
+                             advice="set a smaller size=[width,height]")
         image = read_image(config["input"])
-        return resize(image, size) if size else image
+        if size:
+            return resize(image, size)
+        check_memory(image.shape[1::-1], f"input {config['input']}:",
+                     advice="set a smaller size=[width,height]")
+        if "frames" in config:
+            check_frame_size(image.shape[1::-1], f"input {config['input']}")
+        return image
     return default_image(size or DEFAULT_SIZE, seed=config.get("seed", 0))
 
 
@@ -70,6 +95,8 @@ def video_input(config: Mapping[str, Any]) -> Clip:
     limit = config.get("frames")
     if not config.get("input"):
         size = tuple(config["size"] or config["max_size"] or DEFAULT_SIZE)
+        check_memory(size, "size" if config["size"] else "max_size")
+        check_frame_size(size, "size" if config["size"] else "max_size")
         count = limit or GENERATED_FRAMES
         fps = config.get("fps") or GENERATED_FPS
         seed = config.get("seed", 0)
@@ -86,6 +113,9 @@ def video_input(config: Mapping[str, Any]) -> Clip:
         size = tuple(config["size"])
     else:
         size = decode.fit_size(info.size, tuple(config["max_size"] or info.size))
+    check_memory(size, "size" if config.get("size") else f"{info.path}: frame size",
+                 advice="set a smaller size or max_size")
+    check_frame_size(size, "size" if config.get("size") else "max_size")
     count = decode.count_frames(info, fps, start, end)
     if limit:
         count = min(count, limit)
@@ -95,8 +125,9 @@ def video_input(config: Mapping[str, Any]) -> Clip:
         raise UserError(f"{info.path}: has {count} video frame{'s' * (count != 1)}{where}; "
                         "a video render needs at least 2 (use the still preset for one image)")
     stat = info.path.stat()
-    audio = AudioTrack(info.path, start, count / fps, info.audio_codec) if info.audio_codec \
-        else None
+    # absolute: ffmpeg must not read a name like 'concat:a.mp4' as a protocol
+    audio = AudioTrack(Path(decode.ffmpeg_path(info.path)), start, count / fps,
+                       info.audio_codec) if info.audio_codec else None
     record = {"input": str(info.path), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
               "source_size": list(info.size), "source_fps": info.fps,
               "source_duration": info.duration, "start": start, "end": end,

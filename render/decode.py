@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,26 +37,52 @@ class VideoInfo:
 
 
 def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise UserError(f"{path}: input video not found")
-    if path.is_dir():
-        raise UserError(f"{path}: is a directory, expected a video file")
-    if not os.access(path, os.R_OK):
-        raise UserError(f"{path}: input video is not readable (permission denied)")
+    try:
+        if not path.exists():
+            raise UserError(f"{path}: input video not found")
+        if path.is_dir():
+            raise UserError(f"{path}: is a directory, expected a video file")
+        if not path.is_file():  # a FIFO or device: ffmpeg would wait on it forever
+            raise UserError(f"{path}: is not a regular file, expected a video file")
+        if not os.access(path, os.R_OK):
+            raise UserError(f"{path}: input video is not readable (permission denied)")
+        if path.stat().st_size == 0:
+            raise UserError(f"{path}: file is empty, expected a video file")
+    except OSError as exc:  # e.g. a path component that is not a directory, or too long
+        raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def ffmpeg_path(path: Path) -> str:
+    """`path` as ffmpeg must be given it: absolute, so a file named like a protocol
+    ('concat:a.mp4', 'pipe:1') is read as the plain file it is."""
+    return os.fspath(path.absolute())
+
+
+# ffmpeg's closing lines, which say that it failed but not why
+_NOT_A_REASON = ("Conversion failed", "Nothing was written", "Error opening output file",
+                 "Terminating thread", "Press [q]", "frame=", "built with", "lib",
+                 "configuration:", "Input #", "Stream", "Could not")
 
 
 def _not_a_video(path: Path, exc: BaseException) -> UserError:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    reason = lines[-1] if lines and not lines[-1].startswith(("built with", "lib")) else ""
-    hint = f" ({reason})" if reason and len(reason) < 120 and "=" not in reason else ""
-    return UserError(f"{path}: not a video ffmpeg can read{hint}")
+    """A one-line UserError with the first line of ffmpeg's output that says what is wrong."""
+    reason = ""
+    for line in str(exc).splitlines():
+        line = re.sub(r"^(\[[^\]]*\]\s*)+", "", line).strip()  # "[h264 @ 0x...] "
+        line = re.sub(r"^.*error code: -?\d+ \((.*)\)$", r"\1", line)
+        if (line and not line.startswith(_NOT_A_REASON) and len(line) < 120 and "=" not in line
+                and re.search(r"invalid|error|not found|partial|corrupt|truncat|unsupported|"
+                              r"no such|denied|EOF", line, re.I)):
+            reason = line
+            break
+    return UserError(f"{path}: not a video ffmpeg can read" + (f" ({reason})" if reason else ""))
 
 
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
     """Frame size, rate, duration and audio codec of a video; a UserError when it is not one."""
     path = Path(path).expanduser()
     _check_file(path)
-    reader = imageio_ffmpeg.read_frames(str(path), output_params=["-an"])
+    reader = imageio_ffmpeg.read_frames(ffmpeg_path(path), output_params=["-an"])
     try:
         meta = next(reader)
     except (OSError, RuntimeError, ValueError, IndexError, KeyError, StopIteration) as exc:
@@ -95,7 +122,7 @@ def read_frames(info: VideoInfo, fps: float, size: tuple[int, int], start: float
     """Frames of `info.path` from `start` to `end` seconds, at a constant `fps` (frames are
     dropped or repeated as ffmpeg's fps filter decides), resized to `size` (w, h)."""
     inputs, outputs = _ffmpeg_params(info, fps, size, start, end)
-    reader = imageio_ffmpeg.read_frames(str(info.path), input_params=inputs,
+    reader = imageio_ffmpeg.read_frames(ffmpeg_path(info.path), input_params=inputs,
                                         output_params=outputs)
     try:
         try:
@@ -106,7 +133,8 @@ def read_frames(info: VideoInfo, fps: float, size: tuple[int, int], start: float
         for raw in reader:
             yield np.frombuffer(raw, np.uint8).reshape(h, w, 3)
     except RuntimeError as exc:  # ffmpeg stopped mid-frame: a truncated or broken file
-        raise UserError(f"{info.path}: video is damaged ({exc})") from None
+        why = str(_not_a_video(info.path, exc)).partition(" can read")[2]
+        raise UserError(f"{info.path}: video is damaged{why}") from None
     finally:
         reader.close()
 

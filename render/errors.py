@@ -1,8 +1,21 @@
 """The one exception type that means "the user's input is wrong"."""
 
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(text: str) -> str:
+    """`text` with control characters (newlines in a file name, ...) escaped, so a message
+    stays one line on the terminal."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
 
 class UserError(Exception):
     """A problem with the user's input or environment, reported as one line with exit code 2.
 
     The message names the file and/or key at fault and what is allowed.
     """
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())

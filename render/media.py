@@ -6,8 +6,14 @@ Arrays at this boundary are uint8, shape (H, W, 3), RGB order.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import struct
+import sys
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -16,6 +22,14 @@ import numpy as np
 from render.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+# Rough peak memory per pixel, to refuse a size before it gets the process OOM-killed:
+# reading (the file, the decoded pixels at up to 16-bit RGBA, float conversions) and dreaming
+# (the engine's float32 image, gradient, rolled and smoothed copies, octave images; measured
+# peak growth: 189 B/px dreaming 2048x2048 with efficientnet_lite0, 2 octaves, tile 512).
+READ_BYTES_PER_PIXEL = 48
+DREAM_BYTES_PER_PIXEL = 200
+MEMORY_HEADROOM = 0.8  # use at most this share of the memory that is free
 
 
 def to_rgb8(image: np.ndarray) -> np.ndarray:
@@ -29,6 +43,8 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
         arr = arr[:, :, None]
     if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4) or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise UserError(f"image has shape {arr.shape}; expected HxW, HxWx3 or HxWx4")
+    if arr.dtype == np.uint8 and arr.shape[2] in (1, 3):  # no float copy of a large image
+        return np.array(np.broadcast_to(arr, (*arr.shape[:2], 3)))
     if arr.dtype == np.uint8:
         rgb = arr.astype(np.float32) / 255.0
     elif arr.dtype == np.uint16:
@@ -49,25 +65,203 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as uint8 RGB (H, W, 3); any failure is a one-line UserError."""
+    """Read an image file as uint8 RGB (H, W, 3); any failure is a one-line UserError.
+
+    The size in the file's header is checked against free memory before decoding, and what
+    the codecs print about a damaged file goes into the message, not onto the terminal."""
     p = Path(path)
-    if not p.exists():
-        raise UserError(f"{p}: file not found")
-    if p.is_dir():
-        raise UserError(f"{p}: is a directory, expected an image file")
-    if not os.access(p, os.R_OK):
-        raise UserError(f"{p}: permission denied")
-    if p.stat().st_size == 0:
-        raise UserError(f"{p}: file is empty")
-    data = np.fromfile(p, dtype=np.uint8)  # unlike cv2.imread, copes with any path
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise UserError(f"{p}: not a readable image (allowed: {', '.join(IMAGE_EXTENSIONS)})")
+    check_readable_file(p, "an image")
+    try:
+        data = np.fromfile(p, dtype=np.uint8)  # unlike cv2.imread, copes with any path
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{p}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    size = image_header_size(data[:65536].tobytes())
+    if size is not None:
+        check_memory(size, f"{p}: image", READ_BYTES_PER_PIXEL, "to read", data.nbytes,
+                     "use a smaller image")
+    with _captured_stderr() as noise:
+        try:
+            image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        except cv2.error:  # e.g. more pixels than OpenCV's limit (CV_IO_MAX_IMAGE_PIXELS)
+            image = None
+    reason = _codec_reason(noise[0] if noise else "")
+    if image is None or image.size == 0:
+        why = f": {reason}" if reason else ""
+        raise UserError(f"{p}: not a readable image{why} (allowed: {', '.join(IMAGE_EXTENSIONS)})")
+    if reason and _DAMAGED.search(reason):  # decoded, but with part of the picture missing
+        raise UserError(f"{p}: image is damaged ({reason})")
+    if size is None:
+        check_memory(image.shape[1::-1], f"{p}: image", READ_BYTES_PER_PIXEL, "to read",
+                     advice="use a smaller image")
     if image.ndim == 3 and image.shape[2] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     elif image.ndim == 3 and image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
     return to_rgb8(image)
+
+
+def check_readable_file(p: Path, what: str) -> None:
+    """A one-line UserError unless `p` is a non-empty regular file we may read."""
+    try:
+        if not p.exists():
+            raise UserError(f"{p}: file not found")
+        if p.is_dir():
+            raise UserError(f"{p}: is a directory, expected {what} file")
+        if not p.is_file():  # a FIFO or device would block or never end
+            raise UserError(f"{p}: is not a regular file, expected {what} file")
+        if not os.access(p, os.R_OK):
+            raise UserError(f"{p}: permission denied")
+        if p.stat().st_size == 0:
+            raise UserError(f"{p}: file is empty")
+    except OSError as exc:  # e.g. a path component that is not a directory, or too long
+        raise UserError(f"{p}: cannot read ({exc.strerror or exc})") from None
+
+
+_STDERR_LOCK = threading.Lock()
+_DAMAGED = re.compile(r"libpng error|premature end|corrupt|truncated|incomplete", re.I)
+
+
+@contextlib.contextmanager
+def _captured_stderr() -> Iterator[list[str]]:
+    """Collect what C libraries (libpng, libjpeg, OpenCV) print on file descriptor 2 while the
+    block runs; the text is in the yielded list afterwards. Without a usable stderr or temp
+    directory the block just runs."""
+    found: list[str] = []
+    with _STDERR_LOCK, contextlib.ExitStack() as stack:
+        try:
+            sink = stack.enter_context(tempfile.TemporaryFile())
+            saved = os.dup(2)
+        except OSError:
+            yield found
+            return
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield found
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            found.append(sink.read(4096).decode("utf-8", "replace"))
+
+
+def _codec_reason(text: str) -> str:
+    """The first line a codec printed, without OpenCV's log prefix ('[ WARN:0@0.1] global
+    grfmt_png.cpp:793 readFromStreamOrBuffer ')."""
+    for line in text.splitlines():
+        line = re.sub(r"^\[\s*\w+:[^\]]*\]\s*(global\s+\S+\s+\S+\s+)?", "", line).strip()
+        if line:
+            return line[:120]
+    return ""
+
+
+def image_file_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(width, height) from an image file's header; None when unreadable or not recognised."""
+    try:
+        if not os.path.isfile(path):  # opening a FIFO would wait for a writer
+            return None
+        with open(path, "rb") as fh:
+            return image_header_size(fh.read(65536))
+    except (OSError, ValueError):
+        return None
+
+
+def image_header_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from the header of a PNG, JPEG, GIF, BMP, WebP or TIFF file, without
+    decoding it; None when the format is not recognised or the header is cut short."""
+    try:
+        return _header_size(head)
+    except (struct.error, IndexError):
+        return None
+
+
+def _header_size(b: bytes) -> tuple[int, int] | None:
+    if b[:8] == b"\x89PNG\r\n\x1a\n" and b[12:16] == b"IHDR":
+        return struct.unpack(">II", b[16:24])
+    if b[:6] in (b"GIF87a", b"GIF89a"):
+        return struct.unpack("<HH", b[6:10])
+    if b[:2] == b"BM":
+        if struct.unpack("<I", b[14:18])[0] == 12:
+            return struct.unpack("<HH", b[18:22])
+        w, h = struct.unpack("<ii", b[18:26])
+        return abs(w), abs(h)
+    if b[:4] == b"RIFF" and b[8:12] == b"WEBP":
+        chunk = b[12:16]
+        if chunk == b"VP8 ":
+            w, h = struct.unpack("<HH", b[26:30])
+            return w & 0x3FFF, h & 0x3FFF
+        if chunk == b"VP8L":
+            bits = struct.unpack("<I", b[21:25])[0]
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        if chunk == b"VP8X":
+            return (int.from_bytes(b[24:27], "little") + 1,
+                    int.from_bytes(b[27:30], "little") + 1)
+        return None
+    if b[:4] in (b"II*\x00", b"MM\x00*"):
+        e = "<" if b[:2] == b"II" else ">"
+        ifd = struct.unpack(e + "I", b[4:8])[0]
+        found = {}
+        for i in range(struct.unpack(e + "H", b[ifd:ifd + 2])[0]):
+            tag, kind, _, value = struct.unpack(e + "HHI4s", b[ifd + 2 + 12 * i:ifd + 14 + 12 * i])
+            if tag in (256, 257):
+                found[tag] = struct.unpack(e + ("H" if kind == 3 else "I"),
+                                           value[:2] if kind == 3 else value)[0]
+        return (found[256], found[257]) if len(found) == 2 else None
+    if b[:2] == b"\xff\xd8":  # JPEG: walk the markers to the first start-of-frame
+        pos = 2
+        while pos + 9 < len(b):
+            if b[pos] != 0xFF:
+                return None
+            marker = b[pos + 1]
+            if marker == 0xFF:  # fill byte
+                pos += 1
+                continue
+            if marker in (0x01, *range(0xD0, 0xD9)):  # markers without a length
+                pos += 2
+                continue
+            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,
+                          0xCE, 0xCF):
+                h, w = struct.unpack(">HH", b[pos + 5:pos + 9])
+                return w, h
+            pos += 2 + struct.unpack(">H", b[pos + 2:pos + 4])[0]
+    return None
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: the system's available memory, capped by the
+    room left under a container's (cgroup) memory limit; None when unknown."""
+    room = []
+    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemAvailable:"):
+                room.append(int(line.split()[1]) * 1024)
+    if not room:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            room.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    for limit_file, usage_file in (("memory.max", "memory.current"),
+                                   ("memory/memory.limit_in_bytes",
+                                    "memory/memory.usage_in_bytes")):
+        with contextlib.suppress(OSError, ValueError):
+            base = Path("/sys/fs/cgroup")
+            limit = int((base / limit_file).read_text().strip())
+            if limit < 2**60:  # "max" (ValueError) or a huge number: no limit
+                room.append(max(0, limit - int((base / usage_file).read_text().strip())))
+    return min(room) if room else None
+
+
+def check_memory(size: tuple[int, int], what: str, bytes_per_pixel: int = DREAM_BYTES_PER_PIXEL,
+                 doing: str = "to dream", extra: int = 0,
+                 advice: str = "use a smaller size") -> None:
+    """Refuse (one-line UserError) a `size` (w, h) whose estimated peak memory is more than
+    the free memory allows, instead of being killed by the kernel's OOM killer later."""
+    w, h = size
+    need = w * h * bytes_per_pixel + extra
+    free = available_memory()
+    if free is not None and need > free * MEMORY_HEADROOM:
+        raise UserError(
+            f"{what} {w}x{h} needs about {need / 2**30:.1f} GB of memory {doing}, but only "
+            f"{free / 2**30:.1f} GB is free; {advice}")
 
 
 def check_image_output(path: str | os.PathLike) -> Path:

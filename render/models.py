@@ -11,6 +11,7 @@ each entry's `preprocess` maps that to what the network was trained on.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import sys
@@ -185,13 +186,13 @@ def parse_layers(spec: ModelSpec, layers: Any) -> tuple[LayerTerm, ...]:
         layers = list(spec.layers)
     if isinstance(layers, str):
         layers = [layers]
-    if isinstance(layers, (list, tuple)):
+    if isinstance(layers, (list, tuple)) and all(isinstance(n, str) for n in layers):
         layers = {name: 1.0 for name in layers}
     if not isinstance(layers, Mapping) or not layers:
         raise UserError("model.layers: expected a layer name, a list of names or a mapping")
     terms = []
     for name, value in layers.items():
-        if name not in spec.layers:
+        if not isinstance(name, str) or name not in spec.layers:
             raise UserError(
                 f"model.layers: unknown layer {name!r} for {spec.name}; "
                 f"valid: {', '.join(spec.layers)}"
@@ -201,7 +202,7 @@ def parse_layers(spec: ModelSpec, layers: Any) -> tuple[LayerTerm, ...]:
             extra = set(value) - {"weight", "channels"}
             if extra:
                 raise UserError(
-                    f"model.layers.{name}: unknown key {sorted(extra)[0]!r}; "
+                    f"model.layers.{name}: unknown key {sorted(map(str, extra))[0]!r}; "
                     "allowed: weight, channels"
                 )
             weight = value.get("weight", 1.0)
@@ -215,10 +216,27 @@ def parse_layers(spec: ModelSpec, layers: Any) -> tuple[LayerTerm, ...]:
                     f"model.layers.{name}.channels: expected a list of channel indices >= 0"
                 )
             channels = tuple(raw)
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight != weight:
-            raise UserError(f"model.layers.{name}: weight must be a number, got {weight!r}")
+        if (isinstance(weight, bool) or not isinstance(weight, (int, float))
+                or not math.isfinite(_as_float(weight))):
+            raise UserError(f"model.layers.{name}: weight must be a finite number, got "
+                            f"{_show(weight)}")
         terms.append(LayerTerm(name, float(weight), channels))
     return tuple(terms)
+
+
+def _as_float(value: float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer too large for a float
+        return math.inf
+
+
+def _show(value: Any) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an integer with thousands of digits
+        return "(a huge number)"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def keras_cache_dir() -> Path:
