@@ -9,6 +9,7 @@ from typing import Any
 from pipelines import schedule
 from pipelines.dreamer_config import make_dreamer
 from pipelines.scheduler import FramePlan
+from render.device import default_tile
 from render.dreamer import Dreamer
 from render.engine import DreamSettings
 from render.models import Notify
@@ -51,7 +52,7 @@ def make_plan(cfg: Mapping[str, Any], scheds: Mapping[str, schedule.Schedule],
     `dream.first_frame` settings where they are given; with `dream.cadence` k, only every
     k-th frame is dreamed."""
     first = cfg["dream"]["first_frame"]
-    tile = cfg["dream"]["tile"]
+    tile = cfg["dream"]["tile"] or default_tile()
     cadence = cfg["dream"]["cadence"]
 
     def plan(t: int) -> FramePlan:

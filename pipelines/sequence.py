@@ -23,6 +23,7 @@ from pipelines.presets import Preset
 from pipelines.run_options import RunOptions
 from pipelines.scheduler import FrameScheduler
 from pipelines.schema import Field
+from render import device
 from render.encode import (
     GIF_DITHERS,
     GIF_PALETTES,
@@ -199,6 +200,7 @@ def _render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path],
                         ignore=shutil.ignore_patterns("*.json", ".*"))
     full = {**record, **preset.record(), "frames": loop.output_count(rendered, mode, fade),
             "rendered_frames": rendered, "fps": fps, "size": [w, h], "resumed_frames": resumed,
+            "device": device.describe(),
             "loop": {"mode": mode, "fade_frames": fade if mode == "crossfade" else 0,
                      **seam.record()},
             "timings": {"total_seconds": round(time.perf_counter() - start, 3),

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from render.device import default_tile
 from render.engine import DreamEngine, DreamSettings, OctaveCallback
 from render.media import read_image, to_rgb8
 from render.models import LoadedModel, Notify, load_model, resolve_objective, stderr_notify
@@ -16,19 +17,20 @@ from render.models import LoadedModel, Notify, load_model, resolve_objective, st
 class Dreamer:
     """A model, an objective and dream settings, ready to dream any number of images.
 
-    `layers=None` and `smoothing=None` pick the model's defaults. `weights` is "imagenet"
-    (offline fallback to efficientnet_lite0, with a notice), None/"none" for random
-    initialisation, or a weights file.
+    `layers=None` and `smoothing=None` pick the model's defaults, `tile=None` the device's.
+    `weights` is "imagenet" (offline fallback to efficientnet_lite0, with a notice),
+    None/"none" for random initialisation, or a weights file.
     """
 
     def __init__(self, model: str = "inception_v3", layers: Any = None, octaves: int = 4,
                  octave_scale: float = 1.4, steps: int = 10, step_size: float = 0.01,
-                 tile: int = 512, seed: int = 0, weights: str | None = "imagenet",
+                 tile: int | None = None, seed: int = 0, weights: str | None = "imagenet",
                  smoothing: str | None = None, notify: Notify = stderr_notify) -> None:
         self.loaded: LoadedModel = load_model(model, weights, notify)
         self.objective = resolve_objective(self.loaded, layers, notify)
         spec = self.loaded.spec
-        self.settings = DreamSettings(octaves, octave_scale, steps, step_size, tile)
+        self.settings = DreamSettings(octaves, octave_scale, steps, step_size,
+                                      tile or default_tile())
         self.seed = seed
         self.engine = DreamEngine(self.loaded.network, spec.preprocess, self.objective,
                                   smoothing or spec.smoothing, spec.min_size)
