@@ -33,8 +33,3 @@ def _quiet_import() -> ModuleType:
 
 
 tf = _quiet_import()
-
-
-def device_name() -> str:
-    """'GPU' when TensorFlow sees one (it is then used by default), else 'CPU'."""
-    return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"

@@ -130,3 +130,31 @@ def test_octave_callback_sees_each_octave(tiny_cnn, photo):
                                 callback=lambda k, img: seen.append((k, img.shape)))
     assert [k for k, _ in seen] == [0, 1, 2]
     assert seen[-1][1] == photo.shape
+
+
+def _input_gradient(model, x):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(tf.sin(model(x)))  # a non-trivial dy for every output element
+    return tape.gradient(loss, x)
+
+
+@pytest.mark.parametrize("padding,kernel", [("same", 3), ("same", 4), ("valid", 3),
+                                            ("same", (2, 5))])
+def test_fast_input_gradient_equals_tensorflows(padding, kernel):
+    import keras
+
+    from render.engine import with_fast_input_gradients
+
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(5, kernel, padding=padding, activation="relu", name="a")(inp)
+    x = keras.layers.Conv2D(4, kernel, padding=padding, use_bias=False, name="b")(x)
+    model = keras.Model(inp, x)
+    fast = with_fast_input_gradients(model)
+    assert all(type(layer).__name__ == "FastInputGradConv2D" for layer in fast.layers[1:])
+    image = tf.random.stateless_normal([1, 19, 23, 3], seed=[1, 2])
+    assert np.allclose(fast(image), model(image), atol=1e-6)
+    want, got = _input_gradient(model, image), _input_gradient(fast, image)
+    assert float(tf.reduce_max(tf.abs(want))) > 0.1
+    assert np.allclose(got, want, rtol=1e-4, atol=1e-5)
