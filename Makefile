@@ -1,7 +1,7 @@
 # dreamreel — every target creates .venv and installs the project first when it is missing
 # or pyproject.toml changed (the stamp file).
 #   make render preset=zoom [input=FILE] [out=FILE] [args="key=value ..."]
-#   make test | make lint | make bench
+#   make test | make lint | make bench [args="--only pipeline memory"]
 
 PYTHON ?= python3
 VENV := .venv
@@ -25,8 +25,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) bench/stability.py
-	$(PY) bench/gif_quality.py
+	$(PY) -m bench.run $(args)
 
 lint: $(STAMP)
 	$(PY) -m ruff check render pipelines tests bench

@@ -38,6 +38,8 @@ VARIANTS = {
     "no colour coherence": ["color.coherence=false"],
     "blend, no flow (static)": ["flow.method=static"],
     "none (independent)": ["flow.method=none"],
+    "cadence 2": ["dream.cadence=2"],
+    "cadence 4": ["dream.cadence=4"],
 }
 
 

@@ -1,0 +1,136 @@
+"""`make bench`: every benchmark in one run -> bench/results.json, a markdown table per part,
+and a summary of the performance targets (README, "Performance").
+
+    .venv/bin/python bench/run.py [--only efficiency reference pipeline memory stability gif]
+
+Not a test: the numbers depend on the machine and on what else runs on it. Ratios compare
+figures measured in this same run; each figure is a median of several runs (see each module).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench import efficiency, gif_quality, memory, pipeline, reference, stability
+from render import device
+from render.media import atomic_write_bytes
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+STABILITY_VARIANTS = ["default", "cadence 2", "cadence 4", "none (independent)"]
+PARTS = ("efficiency", "reference", "pipeline", "memory", "stability", "gif")
+
+
+def _memory() -> dict[str, Any]:
+    rows = {f"{m} {w}x{h}": memory.measure(m, w, h)
+            for m in ("inception_v3", "efficientnet_lite0")
+            for w, h in ((1920, 1080), (3840, 2160))}
+    lines = ["| model | size | RSS before dream GB | peak RSS GB |", "|---|---|---|---|"]
+    lines += [f"| {k.split()[0]} | {k.split()[1]} | {r['rss_before_dream_gb']} | "
+              f"{r['peak_rss_gb']} |" for k, r in rows.items()]
+    print("\n".join(lines))
+    return rows
+
+
+def _json_of(main: Callable[[list[str]], Any], args: list[str], path: Path) -> Any:
+    """Run a module's main (which prints its own table) and read back the JSON it wrote."""
+    main([*args, "--json", str(path)])
+    return json.loads(path.read_text())
+
+
+def measure(parts: tuple[str, ...], work: Path) -> dict[str, Any]:
+    """Run the chosen parts; their results by part name."""
+    out: dict[str, Any] = {}
+    steps: dict[str, Callable[[], Any]] = {
+        "efficiency": lambda: efficiency.run(),
+        "reference": lambda: reference.run(),
+        "pipeline": lambda: pipeline.run(),
+        "memory": _memory,
+        "stability": lambda: _json_of(stability.main, [
+            "--frames", "20", "--inputs", "real", "--variants", *STABILITY_VARIANTS],
+            work / "stability.json"),
+        "gif": lambda: _json_of(gif_quality.main, [], work / "gif_quality.json"),
+    }
+    printers: dict[str, Callable[[Any], str]] = {
+        "efficiency": efficiency.markdown, "reference": reference.markdown,
+        "pipeline": pipeline.markdown}
+    for part in parts:
+        print(f"\n## {part}\n", flush=True)
+        start = time.perf_counter()
+        out[part] = steps[part]()
+        if part in printers:
+            print(printers[part](out[part]))
+        print(f"({part}: {time.perf_counter() - start:.0f} s)", flush=True)
+    return out
+
+
+def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    """(target, wanted, measured, met) for every target the run measured."""
+    rows: list[tuple[str, str, str, bool | None]] = []
+    if "efficiency" in r:
+        for row in r["efficiency"]["rows"]:
+            if row["model"] == "inception_v3" and row["size"] == 512:
+                f = row["fraction_of_peak"]
+                rows.append(("inception_v3 512 px: share of matmul peak", ">= 75%",
+                             f"{f:.0%}", f >= 0.75))
+    for row in r.get("reference", []):
+        rows.append((f"{row['model']} {row['size'][0]}x{row['size'][1]}: reference / ours",
+                     ">= 1.0", f"{row['ratio']:.2f}", row["ratio"] >= 1.0))
+    if "pipeline" in r:
+        for name, row in r["pipeline"]["overhead"].items():
+            rows.append((f"{name} 640x360: time outside the dream step", "<= 10%",
+                         f"{row['overhead']:.1%}", row["overhead"] <= 0.10))
+        k2 = r["pipeline"]["cadence"].get("2")
+        if k2:
+            rows.append(("video cadence 2 vs 1 (whole render; after frame 0)", ">= 1.8x",
+                         f"{k2['speedup']:.2f}x; {k2['speedup_after_first_frame']:.2f}x",
+                         k2["speedup"] >= 1.8))
+    for key, row in r.get("memory", {}).items():
+        limit = 3.0 if "1920x1080" in key else 6.0
+        rows.append((f"{key}: peak RSS", f"<= {limit:g} GB", f"{row['peak_rss_gb']:.2f} GB",
+                     row["peak_rss_gb"] <= limit))
+    for clip in r.get("stability", []):
+        none = clip["rows"].get("none (independent)")
+        for variant in STABILITY_VARIANTS[:3]:
+            if none and variant in clip["rows"]:
+                v = clip["rows"][variant]
+                rows.append((f"{Path(clip['input']).name} {variant}: flicker ratio; strength",
+                             "<= 0.5; >= 70%", f"{v['E'] / none['E']:.2f}; "
+                             f"{v['strength'] / none['strength']:.0%}", None))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    work = Path("out/bench")
+    work.mkdir(parents=True, exist_ok=True)
+    info = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": platform.processor() or platform.machine(), **device.describe()}
+    print(f"device: {info['device']} ({info['cpu_count']} CPUs), "
+          f"TensorFlow {info['tensorflow']}", flush=True)
+    start = time.perf_counter()
+    results = {"info": info, **measure(tuple(args.only), work)}
+    info["seconds"] = round(time.perf_counter() - start)
+    summary = targets(results)
+    results["targets"] = [dict(zip(("target", "wanted", "measured", "met"), t, strict=True))
+                          for t in summary]
+    atomic_write_bytes(args.output, (json.dumps(results, indent=2, default=str) + "\n").encode())
+    print("\n## targets\n\n| target | wanted | measured | met |\n|---|---|---|---|")
+    for name, wanted, got, met in summary:
+        print(f"| {name} | {wanted} | {got} | {'-' if met is None else 'yes' if met else 'NO'} |")
+    print(f"\nwrote {args.output} in {info['seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
