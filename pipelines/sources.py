@@ -137,11 +137,13 @@ def video_input(config: Mapping[str, Any]) -> Clip:
 
 
 class FrameWindow:
-    """Source frames by index, read forward from a clip: keeps frame 0 and the latest two, so
-    frame t-1 and t can be asked for in increasing t (as the scheduler does, also on resume)."""
+    """Source frames by index, read forward from a clip: keeps frame 0 and the latest `keep`, so
+    frame t-1 and t can be asked for in increasing t (as the scheduler does, also on resume)
+    while a reader ahead of it (the flow thread) is up to `keep` - 2 frames further on."""
 
-    def __init__(self, clip: Clip) -> None:
+    def __init__(self, clip: Clip, keep: int = 2) -> None:
         self.clip = clip
+        self.keep = keep
         self._iter = clip.frames()
         self._next = 0
         self._kept: dict[int, np.ndarray] = {}
@@ -158,7 +160,8 @@ class FrameWindow:
                                 f"{self.clip.count} (was it changed during the render?)")
             self._kept[self._next] = frame
             self._next += 1
-            self._kept = {k: v for k, v in self._kept.items() if k == 0 or k >= self._next - 2}
+            oldest = self._next - self.keep
+            self._kept = {k: v for k, v in self._kept.items() if k == 0 or k >= oldest}
         return self._kept[t]
 
     def close(self) -> None:

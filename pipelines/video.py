@@ -106,10 +106,15 @@ class Prepared:
     trust: np.ndarray | None  # float32 HxW in 0..1; None = trust everywhere
 
 
+# frames whose flow is computed ahead: with cadence, a carried frame and the next dreamed one
+# both get their flow while the dream before them runs
+LOOKAHEAD = 2
+
+
 class FlowMotion:
     """Motion source of the video pipeline: the previous dream carried into frame t as `flow`
-    says. Frame t's source frames and optical flow are read and computed in a background
-    thread (`prefetch`) while frame t-1 is dreamed."""
+    says. The source frames and optical flow of the next LOOKAHEAD frames are read and computed
+    in a background thread (`prefetch`) while frame t-1 is dreamed."""
 
     def __init__(self, flow: Mapping[str, Any], window: SharedWindow) -> None:
         self.flow = flow
@@ -129,8 +134,9 @@ class FlowMotion:
         return Prepared(before, source, backward, trust)
 
     def prefetch(self, t: int) -> None:
-        if t not in self._ready:
-            self._ready[t] = self._pool.submit(self.prepare, t)
+        for ahead in range(t, min(t + LOOKAHEAD, self.window.window.clip.count)):
+            if ahead not in self._ready:
+                self._ready[ahead] = self._pool.submit(self.prepare, ahead)
 
     def _prepared(self, t: int) -> Prepared:
         pending = self._ready.pop(t, None)
@@ -207,7 +213,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     salt = f"-{clip.record.get('bytes')}-{clip.record.get('mtime_ns')}"
     with output_lock(outputs):
         store = open_store(outputs, preset, opts, salt)
-        window = SharedWindow(FrameWindow(clip))
+        window = SharedWindow(FrameWindow(clip, keep=LOOKAHEAD + 2))
         motion = flow_motion(cfg["flow"], window)
         finish = color_finish(window) if cfg["color"]["coherence"] else None
         scheduler = FrameScheduler(dreamer.engine, window[0], motion, plan, store, cfg["seed"],

@@ -73,7 +73,8 @@ def test_checkpoint_write_error_stops_the_render_and_keeps_earlier_frames(tiny_c
 
 def flow_scheduler(tmp_path, name, prefetch: bool, cadence: int = 1):
     frames = list(generated_frames((64, 48), 6, seed=2))
-    window = video.SharedWindow(FrameWindow(Clip(lambda: iter(frames), 6, 24.0, (64, 48))))
+    window = video.SharedWindow(FrameWindow(Clip(lambda: iter(frames), 6, 24.0, (64, 48)),
+                                            keep=video.LOOKAHEAD + 2))
     flow = {"method": "dis", "blend": 0.8, "mode": "full", "consistency": True}
     motion = video.flow_motion(flow, window)
     plan = lambda t: FramePlan(DreamSettings(), dream=t % cadence == 0)  # noqa: E731
