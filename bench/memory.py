@@ -3,7 +3,7 @@
     .venv/bin/python bench/memory.py [--sizes 1920x1080 3840x2160] [--models inception_v3]
 
 The child loads the model, dreams one frame with the engine's defaults (4 octaves, tile 512)
-and reports its peak RSS (ru_maxrss) and its RSS before the dream. Not a test.
+and reports its peak RSS (VmHWM) before and after the dream. Not a test.
 """
 
 from __future__ import annotations
@@ -18,6 +18,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def high_water_gb() -> float:
+    """This process's peak resident memory in GB. VmHWM, not ru_maxrss: Linux carries
+    ru_maxrss over from the parent across fork and exec, so a child of a large benchmark
+    process would report the parent's peak."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def child(model: str, width: int, height: int, steps: int) -> dict[str, float]:
     """Runs in the child process: dream one frame, return memory figures in GB."""
     from render.engine import DreamEngine, DreamSettings
@@ -28,9 +40,9 @@ def child(model: str, width: int, height: int, steps: int) -> dict[str, float]:
     spec = loaded.spec
     engine = DreamEngine(loaded.network, spec.preprocess, parse_layers(spec, None),
                          spec.smoothing, spec.min_size)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    before = high_water_gb()
     engine.dream(default_image((width, height)), DreamSettings(steps=steps))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    peak = high_water_gb()
     return {"rss_before_dream_gb": round(before, 3), "peak_rss_gb": round(peak, 3)}
 
 
