@@ -18,7 +18,7 @@ import yaml
 
 from pipelines import schedule
 from pipelines.schema import Field, Schema, validate
-from render.errors import UserError
+from render.errors import UserError, show
 from render.gradients import SMOOTHING
 from render.models import MODELS, parse_layers
 
@@ -160,20 +160,12 @@ def _check_tree(data: Any, where: str) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
                 if not isinstance(key, str):
-                    raise UserError(f"{where}: key {_short(key)} is not text; quote it")
+                    raise UserError(f"{where}: key {show(key, 40)} is not text; quote it")
                 stack.append((value, depth + 1))
         elif isinstance(node, list):
             stack.extend((v, depth + 1) for v in node)
         elif isinstance(node, int) and node.bit_length() > 64:
             raise UserError(f"{where}: number too large")
-
-
-def _short(value: Any) -> str:
-    try:
-        text = repr(value)
-    except ValueError:  # an integer with thousands of digits
-        return "(a huge number)"
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
@@ -206,7 +198,7 @@ def load(name_or_path: str, overrides: Sequence[str] = (),
     pipeline = data.get("pipeline")
     if not isinstance(pipeline, str) or pipeline not in pipes:
         raise UserError(
-            f"{path}: key 'pipeline' must be one of {', '.join(pipes)}, got {_short(pipeline)}"
+            f"{path}: key 'pipeline' must be one of {', '.join(pipes)}, got {show(pipeline, 40)}"
         )
     extra = pipes[pipeline]
     schema = {**COMMON, **{k: v for k, v in extra.items() if k not in ("model", "dream")}}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from render.errors import UserError
+from render.errors import UserError, show
 
 INTERPOLATIONS = ("linear", "smooth")
 MAX_FRAME_DIGITS = 9  # keyframes past frame 999,999,999 are past any clip
@@ -53,45 +53,36 @@ def parse(key: str, value: object, interpolation: str = "linear") -> Schedule:
         try:
             number = float(value)
         except OverflowError:
-            raise UserError(f"{key}: {_show(value)} is out of range") from None
+            raise UserError(f"{key}: {show(value)} is out of range") from None
         if not math.isfinite(number):
             raise UserError(f"{key}: must be a finite number, got {value}")
         return Schedule((0,), (number,), interpolation)
     if not isinstance(value, str) or not value.strip():
         raise UserError(f"{key}: expected a number or a schedule like \"0:(1.02), 60:(1.05)\", "
-                        f"got {_show(value)}")
+                        f"got {show(value)}")
     pairs: dict[int, float] = {}
     for part in _split_keys(key, value):
         m = _KEY.match(part)
         if not m:
-            raise UserError(f"{key}: malformed keyframe {_show(part.strip())} in schedule "
-                            f"{_show(value)}; expected FRAME:(VALUE), e.g. \"0:(1.02), 60:(1.05)\"")
+            raise UserError(f"{key}: malformed keyframe {show(part.strip())} in schedule "
+                            f"{show(value)}; expected FRAME:(VALUE), e.g. \"0:(1.02), 60:(1.05)\"")
         if len(m.group(1).lstrip("-")) > MAX_FRAME_DIGITS:
-            raise UserError(f"{key}: keyframe {_show(part.strip())}: frame number too large")
+            raise UserError(f"{key}: keyframe {show(part.strip())}: frame number too large")
         frame = int(m.group(1))
         try:
             number = float(m.group(2))
         except ValueError:
-            raise UserError(f"{key}: keyframe {_show(part.strip())}: {_show(m.group(2))} is not "
+            raise UserError(f"{key}: keyframe {show(part.strip())}: {show(m.group(2))} is not "
                             "a number") from None
         if frame < 0:
-            raise UserError(f"{key}: keyframe {_show(part.strip())}: frames start at 0")
+            raise UserError(f"{key}: keyframe {show(part.strip())}: frames start at 0")
         if frame in pairs:
-            raise UserError(f"{key}: frame {frame} appears twice in schedule {_show(value)}")
+            raise UserError(f"{key}: frame {frame} appears twice in schedule {show(value)}")
         if not math.isfinite(number):
-            raise UserError(f"{key}: keyframe {_show(part.strip())}: value must be finite")
+            raise UserError(f"{key}: keyframe {show(part.strip())}: value must be finite")
         pairs[frame] = number
     frames = tuple(sorted(pairs))
     return Schedule(frames, tuple(pairs[f] for f in frames), interpolation)
-
-
-def _show(value: object, limit: int = 60) -> str:
-    """repr(value) cut to `limit` characters, for error messages."""
-    try:
-        text = repr(value)
-    except ValueError:  # an integer with thousands of digits
-        return "(a huge number)"
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _split_keys(key: str, text: str) -> list[str]:
@@ -107,7 +98,7 @@ def _split_keys(key: str, text: str) -> list[str]:
             current.append(ch)
     parts.append("".join(current))
     if any(not p.strip() for p in parts):
-        raise UserError(f"{key}: empty keyframe in schedule {_show(text)}")
+        raise UserError(f"{key}: empty keyframe in schedule {show(text)}")
     return parts
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines import schedule
-from render.errors import UserError
+from render.errors import UserError, show
 
 
 @dataclass(frozen=True)
@@ -43,15 +43,6 @@ def _is_int(v: Any) -> bool:
 
 def _is_number(v: Any) -> bool:
     return (_is_int(v) or isinstance(v, float)) and not isinstance(v, bool)
-
-
-def show(value: Any, limit: int = 60) -> str:
-    """repr(value) cut to `limit` characters, for error messages."""
-    try:
-        text = repr(value)
-    except ValueError:  # an integer with thousands of digits
-        return "(a huge number)"
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _check_range(key: str, value: float, f: Field) -> None:

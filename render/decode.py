@@ -19,6 +19,7 @@ import numpy as np
 
 from render.encode import fps_fraction
 from render.errors import UserError
+from render.media import check_readable_file
 
 # imageio-ffmpeg warns whenever the frames are read at another size than the file's: here that
 # is always on purpose
@@ -34,22 +35,6 @@ class VideoInfo:
     fps: float
     duration: float
     audio_codec: str | None
-
-
-def _check_file(path: Path) -> None:
-    try:
-        if not path.exists():
-            raise UserError(f"{path}: input video not found")
-        if path.is_dir():
-            raise UserError(f"{path}: is a directory, expected a video file")
-        if not path.is_file():  # a FIFO or device: ffmpeg would wait on it forever
-            raise UserError(f"{path}: is not a regular file, expected a video file")
-        if not os.access(path, os.R_OK):
-            raise UserError(f"{path}: input video is not readable (permission denied)")
-        if path.stat().st_size == 0:
-            raise UserError(f"{path}: file is empty, expected a video file")
-    except OSError as exc:  # e.g. a path component that is not a directory, or too long
-        raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def ffmpeg_path(path: Path) -> str:
@@ -81,7 +66,7 @@ def _not_a_video(path: Path, exc: BaseException) -> UserError:
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
     """Frame size, rate, duration and audio codec of a video; a UserError when it is not one."""
     path = Path(path).expanduser()
-    _check_file(path)
+    check_readable_file(path, "a video", "input video")
     reader = imageio_ffmpeg.read_frames(ffmpeg_path(path), output_params=["-an"])
     try:
         meta = next(reader)

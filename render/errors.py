@@ -11,6 +11,15 @@ def one_line(text: str) -> str:
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
+def show(value: object, limit: int = 60) -> str:
+    """repr(value) cut to `limit` characters, for error messages."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer with thousands of digits
+        return "(a huge number)"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 class UserError(Exception):
     """A problem with the user's input or environment, reported as one line with exit code 2.
 

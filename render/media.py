@@ -100,19 +100,20 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return to_rgb8(image)
 
 
-def check_readable_file(p: Path, what: str) -> None:
-    """A one-line UserError unless `p` is a non-empty regular file we may read."""
+def check_readable_file(p: Path, what: str, name: str = "file") -> None:
+    """A one-line UserError unless `p` is a non-empty regular file we may read (`what`: "an
+    image"; `name`: what a missing file is called, e.g. "input video")."""
     try:
         if not p.exists():
-            raise UserError(f"{p}: file not found")
+            raise UserError(f"{p}: {name} not found")
         if p.is_dir():
             raise UserError(f"{p}: is a directory, expected {what} file")
         if not p.is_file():  # a FIFO or device would block or never end
             raise UserError(f"{p}: is not a regular file, expected {what} file")
         if not os.access(p, os.R_OK):
-            raise UserError(f"{p}: permission denied")
+            raise UserError(f"{p}: {name} is not readable (permission denied)")
         if p.stat().st_size == 0:
-            raise UserError(f"{p}: file is empty")
+            raise UserError(f"{p}: file is empty, expected {what} file")
     except OSError as exc:  # e.g. a path component that is not a directory, or too long
         raise UserError(f"{p}: cannot read ({exc.strerror or exc})") from None
 

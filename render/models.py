@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from render.errors import UserError
+from render.errors import UserError, show
 
 Notify = Callable[[str], None]
 
@@ -219,7 +219,7 @@ def parse_layers(spec: ModelSpec, layers: Any) -> tuple[LayerTerm, ...]:
         if (isinstance(weight, bool) or not isinstance(weight, (int, float))
                 or not math.isfinite(_as_float(weight))):
             raise UserError(f"model.layers.{name}: weight must be a finite number, got "
-                            f"{_show(weight)}")
+                            f"{show(weight)}")
         terms.append(LayerTerm(name, float(weight), channels))
     return tuple(terms)
 
@@ -229,14 +229,6 @@ def _as_float(value: float) -> float:
         return float(value)
     except OverflowError:  # an integer too large for a float
         return math.inf
-
-
-def _show(value: Any) -> str:
-    try:
-        text = repr(value)
-    except ValueError:  # an integer with thousands of digits
-        return "(a huge number)"
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def keras_cache_dir() -> Path:
