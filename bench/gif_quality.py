@@ -21,7 +21,8 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
-from pipelines import presets, zoom
+from pipelines import zoom
+from pipelines.config import presets
 from pipelines.run_options import RunOptions
 from render.encode import FrameEncoder
 from render.media import read_image

@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pipelines import presets
-from pipelines.registry import PIPELINES
+from pipelines.config import presets
+from pipelines.registry import runner
 from pipelines.run_options import RunOptions
 from render.engine import DreamEngine
 
@@ -55,7 +55,7 @@ def render(preset: str, overrides: list[str]) -> dict[str, float]:
     outside dream calls, as a fraction of the wall time after setup."""
     with tempfile.TemporaryDirectory() as tmp:
         loaded = presets.load(preset, [*overrides, f"output={Path(tmp) / 'out.mp4'}"])
-        run = PIPELINES[loaded.config["pipeline"]].run
+        run = runner(loaded.settings.pipeline)
         with timed_dreams() as dreams:
             start = time.perf_counter()
             run(loaded, QUIET)

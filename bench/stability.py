@@ -24,10 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines import presets, video
-from pipelines.flow import optical_flow, reliable_mask, warp_by_flow
+from pipelines import video
+from pipelines.config import presets
 from pipelines.run_options import RunOptions
 from pipelines.sources import FrameWindow, video_input
+from pipelines.warp.flow import optical_flow, reliable_mask, warp_by_flow
 from render.media import read_image
 
 VARIANTS = {
@@ -54,7 +55,7 @@ def real_clip() -> Path | None:
 
 def source_frames(overrides: list[str]) -> list[np.ndarray]:
     """The source frames exactly as the pipeline sees them."""
-    clip = video_input(presets.load("video", overrides).config)
+    clip = video_input(presets.load("video", overrides).settings)
     window = FrameWindow(clip)
     frames = [window[t].copy() for t in range(clip.count)]
     window.close()

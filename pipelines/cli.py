@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from render.errors import UserError
+from render.errors import ConfigError, UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,18 +65,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from pipelines import presets
-    from pipelines.registry import PIPELINES
+    from pipelines.config import presets
+    from pipelines.registry import runner
     from pipelines.run_options import RunOptions
 
     start = time.monotonic()
-    preset = presets.load(args.preset, args.overrides)
-    pipeline = PIPELINES[preset.config["pipeline"]]
+    preset = presets.load(args.preset, args.overrides)  # every key checked: no TensorFlow yet
+    run = runner(preset.settings.pipeline)
     opts = RunOptions(force=args.force, reuse_frames=args.reuse_frames, quiet=args.quiet)
-    outputs = pipeline.run(preset, opts)
+    try:
+        outputs = run(preset, opts)
+    except ConfigError as exc:  # a value only found bad once the input was read
+        raise preset.refuse(exc) from None
     minutes, seconds = divmod(round(time.monotonic() - start), 60)
     print(f"dreamreel: wrote {', '.join(str(p) for p in outputs)} in {minutes}m{seconds:02d}s",
           file=sys.stderr)
+    return 0
+
+
+def _list() -> int:
+    from pipelines.config.presets import available, describe
+
+    names = available()
+    width = max(map(len, names), default=0)
+    for name in names:
+        print(f"{name:<{width}}  {describe(name)}".rstrip())
     return 0
 
 
@@ -96,10 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _sigterm_as_interrupt():
             if args.command == "list":
-                from pipelines.presets import available
-
-                print("\n".join(available()))
-                return 0
+                return _list()
             return _render(args)
     except UserError as exc:
         if debug:

@@ -10,20 +10,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from pipelines.dreamer_config import make_dreamer, model_record
+from pipelines import dreaming
+from pipelines.config.presets import Preset
 from pipelines.outputs import resolve_outputs, write_sidecar
-from pipelines.presets import Preset
 from pipelines.run_options import RunOptions
-from pipelines.schema import Field
 from pipelines.sources import still_input
 from render.media import check_image_output, write_image
-
-SCHEMA: dict = {
-    "gallery": {
-        "columns": Field("int", 0, low=0, high=64, help="tiles per row; 0 = square-ish grid"),
-        "label": Field("bool", True, help="write the layer name on each tile"),
-    },
-}
 
 
 def label_tile(tile: np.ndarray, text: str) -> np.ndarray:
@@ -55,20 +47,21 @@ def contact_sheet(tiles: list[np.ndarray], columns: int = 0, gap: int = 4) -> np
 
 def run(preset: Preset, opts: RunOptions) -> list[Path]:
     """Dream the same image once per layer (one compiled engine, one-hot layer weights)."""
-    cfg = preset.config
-    outputs = resolve_outputs(cfg, preset.name, ".png", check_image_output)
-    image = still_input(cfg)
-    model_cfg = cfg["model"]
-    dreamer = make_dreamer({**cfg, "model": {**model_cfg, "layers": model_cfg["layers"] or "all"}},
-                           opts.notify)
-    names = [t.layer for t in dreamer.objective]
+    settings = preset.settings
+    gallery = settings.gallery
+    assert gallery is not None
+    outputs = resolve_outputs(settings, preset.name, ".png", check_image_output)
+    image = still_input(settings)
+    built = dreaming.build(settings.model, settings.dream, opts.notify, all_layers=True)
+    dream = dreaming.image_settings(settings.dream)
+    names = [t.layer for t in built.objective]
     tiles = []
     for i, name in enumerate(tqdm(names, desc="layers", unit="layer", disable=opts.quiet)):
         weights = [1.0 if j == i else 0.0 for j in range(len(names))]
-        tile = dreamer(image, layer_weights=weights)
-        tiles.append(label_tile(tile, name) if cfg["gallery"]["label"] else tile)
-    sheet = contact_sheet(tiles, cfg["gallery"]["columns"])
-    record = {**preset.record(), "model": model_record(dreamer), "tiles": names}
+        tile = built.engine.dream(image, dream, seed=settings.seed, layer_weights=weights)
+        tiles.append(label_tile(tile, name) if gallery.label else tile)
+    sheet = contact_sheet(tiles, gallery.columns)
+    record = {**preset.record(), "model": built.record(), "tiles": names}
     for path in outputs:
         write_image(path, sheet)
         write_sidecar(path, {**record, "output": str(path)})

@@ -13,24 +13,25 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pipelines.config.settings import Settings
 from render.errors import UserError
 from render.media import atomic_write_bytes, image_file_size
 
 
-def resolve_outputs(config: Mapping[str, Any], preset_name: str, default_ext: str,
+def resolve_outputs(settings: Settings, preset_name: str, default_ext: str,
                     check: Callable[[Path], Any]) -> list[Path]:
-    """The output paths of a render: config `output` or out/<preset><ext>, each checked by
+    """The output paths of a render: `output` or out/<preset><ext>, each checked by
     `check` (extension), refused when it would overwrite the input, and its directory checked
     for writing — all before any work, so a bad output costs nothing and leaves nothing."""
-    raw = config.get("output") or [f"out/{preset_name}{default_ext}"]
-    paths = [_plain(Path(p).expanduser()) for p in raw]
-    source = config.get("input")
-    size = _frame_size(config)
+    raw = settings.output or [Path(f"out/{preset_name}{default_ext}")]
+    paths = [_plain(p) for p in raw]
+    source = settings.input
+    size = _frame_size(settings)
     for p in paths:
         check(p)
         if p.is_dir():
             raise UserError(f"output {p}: is a directory, expected a file name")
-        if source and _same_file(p, Path(source).expanduser()):
+        if source and _same_file(p, source):
             raise UserError(f"output {p}: is the input file; choose another output name")
         if p.suffix.lower() == ".mp4" and size and min(size) < 2:  # known before reading
             raise UserError(f"output {p}: an MP4 needs frames of at least 2x2 pixels, got "
@@ -38,9 +39,9 @@ def resolve_outputs(config: Mapping[str, Any], preset_name: str, default_ext: st
         check_writable(p, f"output {p}")
     if len(set(map(str, paths))) != len(paths):
         raise UserError("output: the same path is listed twice")
-    frames_dir = config.get("frames_dir")
+    frames_dir = settings.sequence.frames_dir if settings.sequence else None
     if frames_dir:
-        where = Path(frames_dir).expanduser()
+        where = frames_dir
         if where.exists() and not where.is_dir():
             raise UserError(f"frames_dir {where}: is a file, expected a directory")
         check_writable(where / "frame_000000.png", f"frames_dir {where}")
@@ -65,13 +66,12 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _frame_size(config: Mapping[str, Any]) -> tuple[int, int] | None:
+def _frame_size(settings: Settings) -> tuple[int, int] | None:
     """The frame size of a render when it is known before reading the input: `size`, or an
     input image's header."""
-    if config.get("size"):
-        return tuple(config["size"])
-    source = config.get("input")
-    return image_file_size(Path(source).expanduser()) if source else None
+    if settings.size:
+        return settings.size
+    return image_file_size(settings.input) if settings.input else None
 
 
 def check_writable(path: Path, what: str) -> None:

@@ -1,28 +1,26 @@
-"""The pipelines a preset can name, each with its extra preset keys and its entry point."""
+"""The pipelines a preset can name: a table of module names imported lazily (as imageio v3's
+plugin table), so loading the table imports no pipeline and no TensorFlow. Each module has
+`run(preset, opts) -> list[Path]`; its preset keys live in pipelines.config.keys."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from pipelines import layers, still, video, zoom
-from pipelines.presets import Preset
+from pipelines.config.presets import Preset
 from pipelines.run_options import RunOptions
 
-
-@dataclass(frozen=True)
-class Pipeline:
-    """A pipeline: its preset keys beyond the common ones, and its run function."""
-
-    schema: dict[str, Any]
-    run: Callable[[Preset, RunOptions], list[Path]]
-
-
-PIPELINES: dict[str, Pipeline] = {
-    "still": Pipeline(still.SCHEMA, still.run),
-    "layers": Pipeline(layers.SCHEMA, layers.run),
-    "zoom": Pipeline(zoom.SCHEMA, zoom.run),
-    "video": Pipeline(video.SCHEMA, video.run),
+PIPELINES: dict[str, str] = {
+    "still": "pipelines.still",
+    "layers": "pipelines.layers",
+    "zoom": "pipelines.zoom",
+    "video": "pipelines.video",
 }
+
+Run = Callable[[Preset, RunOptions], list[Path]]
+
+
+def runner(name: str) -> Run:
+    """The `run` function of pipeline `name` (imports it, and so TensorFlow, now)."""
+    return importlib.import_module(PIPELINES[name]).run

@@ -6,7 +6,7 @@ Frames are uint8 RGB (H, W, 3).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from pipelines.config.settings import Settings
 from render import decode
 from render.encode import AudioTrack
 from render.errors import UserError
@@ -31,29 +32,29 @@ def check_frame_size(size: tuple[int, int], what: str) -> None:
                         f"{MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} pixels, got {size[0]}x{size[1]}")
 
 
-def still_input(config: Mapping[str, Any]) -> np.ndarray:
+def still_input(settings: Settings) -> np.ndarray:
     """uint8 RGB (H, W, 3): `input` (or the generated image) resized to `size`. A size too
     large to dream in the free memory is refused before any work."""
-    size = tuple(config["size"]) if config.get("size") else None
+    size, source = settings.size, settings.input
+    sequence = settings.sequence is not None  # the first frame of a sequence
     if size:
         check_memory(size, "size")
-        if "frames" in config:  # the first frame of a sequence
+        if sequence:
             check_frame_size(size, "size")
-    if config.get("input"):
+    if source:
         if not size:  # dreamt at its own size: known from the header, before decoding it
-            own = image_file_size(config["input"])
+            own = image_file_size(source)
             if own:
-                check_memory(own, f"input {config['input']}:",
-                             advice="set a smaller size=[width,height]")
-        image = read_image(config["input"])
+                check_memory(own, f"input {source}:", advice="set a smaller size=[width,height]")
+        image = read_image(source)
         if size:
             return resize(image, size)
-        check_memory(image.shape[1::-1], f"input {config['input']}:",
+        check_memory(image.shape[1::-1], f"input {source}:",
                      advice="set a smaller size=[width,height]")
-        if "frames" in config:
-            check_frame_size(image.shape[1::-1], f"input {config['input']}")
+        if sequence:
+            check_frame_size(image.shape[1::-1], f"input {source}")
         return image
-    return default_image(size or DEFAULT_SIZE, seed=config.get("seed", 0))
+    return default_image(size or DEFAULT_SIZE, seed=settings.seed)
 
 
 @dataclass(frozen=True)
@@ -89,33 +90,30 @@ def generated_frames(size: tuple[int, int], count: int, seed: int = 0) -> Iterat
         yield frame
 
 
-def video_input(config: Mapping[str, Any]) -> Clip:
+def video_input(settings: Settings) -> Clip:
     """The clip a video preset renders: `input` trimmed to start/end, at `fps`, resized to
     `size` (or fit inside `max_size`), at most `frames` long; or the generated clip."""
-    limit = config.get("frames")
-    if not config.get("input"):
-        size = tuple(config["size"] or config["max_size"] or DEFAULT_SIZE)
-        check_memory(size, "size" if config["size"] else "max_size")
-        check_frame_size(size, "size" if config["size"] else "max_size")
+    video, seq = settings.video, settings.sequence
+    assert video is not None and seq is not None
+    limit, size_key = seq.frames, "size" if settings.size else "max_size"
+    if not settings.input:
+        size = settings.size or video.max_size or DEFAULT_SIZE
+        check_memory(size, size_key)
+        check_frame_size(size, size_key)
         count = limit or GENERATED_FRAMES
-        fps = config.get("fps") or GENERATED_FPS
-        seed = config.get("seed", 0)
+        fps = seq.fps or GENERATED_FPS
+        seed = settings.seed
         return Clip(lambda: generated_frames(size, count, seed), count, fps, size,
                     record={"input": None, "generated": True})
-    start, end = config.get("start") or 0.0, config.get("end")
-    if end is not None and end <= start:
-        raise UserError(f"end: must be after start ({start:g} s), got {end:g}")
-    info = decode.probe(config["input"])
-    fps = config.get("fps") or info.fps
+    start, end = video.start, video.end
+    info = decode.probe(settings.input)
+    fps = seq.fps or info.fps
     if not fps:
         raise UserError(f"{info.path}: frame rate unknown; set fps=")
-    if config.get("size"):
-        size = tuple(config["size"])
-    else:
-        size = decode.fit_size(info.size, tuple(config["max_size"] or info.size))
-    check_memory(size, "size" if config.get("size") else f"{info.path}: frame size",
+    size = settings.size or decode.fit_size(info.size, video.max_size or info.size)
+    check_memory(size, "size" if settings.size else f"{info.path}: frame size",
                  advice="set a smaller size or max_size")
-    check_frame_size(size, "size" if config.get("size") else "max_size")
+    check_frame_size(size, size_key)
     count = decode.count_frames(info, fps, start, end)
     if limit:
         count = min(count, limit)

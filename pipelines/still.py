@@ -5,26 +5,25 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pipelines.dreamer_config import make_dreamer, model_record
+from pipelines import dreaming
+from pipelines.config.presets import Preset
 from pipelines.outputs import resolve_outputs, write_sidecar
-from pipelines.presets import Preset
 from pipelines.run_options import RunOptions
 from pipelines.sources import still_input
 from render.media import check_image_output, write_image
 
-SCHEMA: dict = {}
-
 
 def run(preset: Preset, opts: RunOptions) -> list[Path]:
     """Dream the input image once and write it (PNG/JPEG) with a JSON sidecar."""
-    cfg = preset.config
-    outputs = resolve_outputs(cfg, preset.name, ".png", check_image_output)
-    image = still_input(cfg)
-    dreamer = make_dreamer(cfg, opts.notify)
+    settings = preset.settings
+    outputs = resolve_outputs(settings, preset.name, ".png", check_image_output)
+    image = still_input(settings)
+    built = dreaming.build(settings.model, settings.dream, opts.notify)
     start = time.perf_counter()
-    dreamed = dreamer(image)
+    dreamed = built.engine.dream(image, dreaming.image_settings(settings.dream),
+                                 seed=settings.seed)
     seconds = time.perf_counter() - start
-    record = {**preset.record(), "model": model_record(dreamer), "size": list(image.shape[1::-1]),
+    record = {**preset.record(), "model": built.record(), "size": list(image.shape[1::-1]),
               "timings": {"dream_seconds": round(seconds, 3)}}
     for path in outputs:
         write_image(path, dreamed)

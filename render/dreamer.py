@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from render.build import build_engine
 from render.device import default_tile
-from render.engine import DreamEngine, DreamSettings, OctaveCallback
+from render.engine import DreamSettings, OctaveCallback
 from render.media import read_image, to_rgb8
-from render.models import LoadedModel, Notify, load_model, resolve_objective, stderr_notify
+from render.models import Notify, stderr_notify
 
 
 class Dreamer:
@@ -26,14 +27,12 @@ class Dreamer:
                  octave_scale: float = 1.4, steps: int = 10, step_size: float = 0.01,
                  tile: int | None = None, seed: int = 0, weights: str | None = "imagenet",
                  smoothing: str | None = None, notify: Notify = stderr_notify) -> None:
-        self.loaded: LoadedModel = load_model(model, weights, notify)
-        self.objective = resolve_objective(self.loaded, layers, notify)
-        spec = self.loaded.spec
+        self.built = build_engine(model, layers, weights, smoothing, notify)
+        self.loaded, self.objective, self.engine = (self.built.loaded, self.built.objective,
+                                                    self.built.engine)
         self.settings = DreamSettings(octaves, octave_scale, steps, step_size,
                                       tile or default_tile())
         self.seed = seed
-        self.engine = DreamEngine(self.loaded.network, spec.preprocess, self.objective,
-                                  smoothing or spec.smoothing, spec.min_size)
 
     @property
     def model_name(self) -> str:

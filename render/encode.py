@@ -125,7 +125,7 @@ def _ffmpeg_exe() -> str:
         raise UserError(f"ffmpeg not found: {exc}") from exc
 
 
-def _gif_dither_option(dither: str) -> str:
+def gif_dither_option(dither: str) -> str:
     """Map ``sierra2_4a``/``floyd_steinberg``/``none``/``bayer``/``bayer:N`` to paletteuse args."""
     if dither in ("sierra2_4a", "floyd_steinberg", "none", "bayer"):
         return f"dither={dither}"
@@ -252,7 +252,7 @@ class FrameEncoder:
         audio: AudioTrack | str | os.PathLike[str] | None,
     ) -> list[str]:
         """ffmpeg input + output arguments for a looping GIF (validates the GIF options)."""
-        dither_opt = _gif_dither_option(dither)
+        dither_opt = gif_dither_option(dither)
         colors = _check_int("gif_colors", colors, 2, 256)
         loop = _check_int("gif_loop (0 = forever, -1 = play once)", loop, -1, 65535)
         delay, effective = gif_timing(fps)

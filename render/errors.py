@@ -1,5 +1,7 @@
 """The one exception type that means "the user's input is wrong"."""
 
+from __future__ import annotations
+
 import re
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -28,3 +30,12 @@ class UserError(Exception):
 
     def __str__(self) -> str:
         return one_line(super().__str__())
+
+
+class ConfigError(UserError):
+    """A bad preset value. `key` is the dotted key at fault (None: the preset as a whole), so
+    the message can say where the value came from (the command line or the preset file)."""
+
+    def __init__(self, key: str | None, message: str) -> None:
+        super().__init__(message)
+        self.key = key

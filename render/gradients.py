@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from render.options import SMOOTHING
 from render.tf_runtime import tf
-
-SMOOTHING = ("none", "gaussian", "laplacian")
 
 _BINOMIAL = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]).astype(np.float32)
 _LAP_KERNEL = (_BINOMIAL / _BINOMIAL.sum())[:, :, None, None] * np.eye(3, dtype=np.float32)

@@ -1,5 +1,6 @@
-"""Test set-up: no network, a private Keras cache and converted-model cache per session, and a
-tiny CNN built in the test for fast engine checks."""
+"""Test set-up: no network, a private Keras cache and converted-model cache per session, a
+tiny CNN built in the test for fast engine checks, and the helpers several test modules share
+(`from conftest import ...`)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,68 @@ def photo() -> np.ndarray:
     from render.media import default_image
 
     return default_image((80, 56), seed=3)
+
+
+def _quiet():
+    from pipelines.run_options import RunOptions
+
+    return RunOptions(quiet=True, notify=lambda message: None)
+
+
+QUIET = _quiet()
+
+
+def zoom_preset(tmp_path, *overrides: str):
+    """A tiny, fast zoom preset (random-weight Lite0, 6 frames of 64x48)."""
+    from pipelines.config import presets
+
+    return presets.load("zoom", [
+        "model.name=efficientnet_lite0", "model.weights=none", "size=[64,48]", "frames=6",
+        "fps=20", "motion.zoom=1.05", "dream.octaves=1", "dream.steps=2",
+        "dream.first_frame.octaves=1", "dream.first_frame.steps=2", *overrides])
+
+
+def video_preset(*overrides: str):
+    """A tiny, fast video preset (random-weight Lite0, fit inside 64x48)."""
+    from pipelines.config import presets
+
+    return presets.load("video", [
+        "model.name=efficientnet_lite0", "model.weights=none", "max_size=[64,48]",
+        "dream.octaves=1", "dream.steps=1", "dream.first_frame.octaves=1",
+        "dream.first_frame.steps=2", *overrides])
+
+
+class BrighteningEngine:
+    """Stands in for the dream engine: every dream adds 12 grey levels (a drifting dream)."""
+
+    def dream(self, image, settings, seed=0, layer_weights=None):
+        return np.clip(image.astype(int) + 12, 0, 255).astype(np.uint8)
+
+
+def interrupt_after(monkeypatch, calls: int) -> None:
+    """Make the engine raise KeyboardInterrupt (Ctrl-C) on dream call `calls` + 1."""
+    from render.engine import DreamEngine
+
+    original = DreamEngine.dream
+    count = {"n": 0}
+
+    def dream(self, *args, **kwargs):
+        count["n"] += 1
+        if count["n"] > calls:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DreamEngine, "dream", dream)
+
+
+def run_interrupted(preset, monkeypatch, calls: int, run=None) -> None:
+    """Render `preset` with `run` (default: the zoom pipeline) but stop it (Ctrl-C) when
+    frame `calls` starts dreaming."""
+    if run is None:
+        from pipelines import zoom
+
+        run = zoom.run
+    with monkeypatch.context() as m:
+        interrupt_after(m, calls)
+        with pytest.raises(KeyboardInterrupt):
+            run(preset, QUIET)

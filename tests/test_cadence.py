@@ -7,16 +7,18 @@ import json
 
 import numpy as np
 import pytest
+from conftest import QUIET, BrighteningEngine, interrupt_after, video_preset
 from media_probe import make_clip
-from test_video import BrighteningEngine, video_preset
-from test_zoom import QUIET, interrupt_after
 
 from pipelines import video
-from pipelines.checkpoints import CheckpointStore
 from pipelines.cli import main
-from pipelines.motion import affine_matrix, warp
-from pipelines.scheduler import FramePlan, FrameScheduler
-from pipelines.sources import Clip, FrameWindow, generated_frames
+from pipelines.config.settings import FlowConfig
+from pipelines.sequence.checkpoints import CheckpointStore
+from pipelines.sequence.scheduler import FramePlan, FrameScheduler
+from pipelines.sources import Clip, generated_frames
+from pipelines.warp.affine import AffineMotion, affine_matrix, warp
+from pipelines.warp.carry import FlowMotion, SharedWindow
+from pipelines.warp.color import coherence_finish
 from render.engine import DreamEngine, DreamSettings
 from render.media import read_image
 from render.models import LayerTerm
@@ -26,6 +28,10 @@ SETTINGS = DreamSettings(octaves=1, steps=2, step_size=0.05, tile=64)
 
 def zoom_move(t: int, previous: np.ndarray) -> np.ndarray:
     return warp(previous, affine_matrix((80, 56), 1.05, 1.0, 0, 0))
+
+
+def zoom_motion(first: np.ndarray) -> AffineMotion:
+    return AffineMotion(first, lambda t: (1.05, 1.0, 0.0, 0.0))
 
 
 class CountingEngine(DreamEngine):
@@ -41,8 +47,8 @@ class CountingEngine(DreamEngine):
 def test_cadence_dreams_every_kth_frame_and_carries_the_rest(tiny_cnn, photo, tmp_path):
     engine = CountingEngine(tiny_cnn, lambda x: x, (LayerTerm("c2"),), "none", 16)
     plan = lambda t: FramePlan(SETTINGS, dream=t % 3 == 0)  # noqa: E731
-    sched = FrameScheduler(engine, photo, zoom_move, plan, CheckpointStore(tmp_path / "w", "d"),
-                           seed=0)
+    sched = FrameScheduler(engine, zoom_motion(photo), plan,
+                           CheckpointStore(tmp_path / "w", "d"), seed=0)
     frames = list(sched.frames(7))
     assert engine.calls == 3  # frames 0, 3 and 6
     assert [f.dream_seconds > 0 for f in frames] == [True, False, False, True, False, False,
@@ -64,24 +70,29 @@ def test_checkpoint_write_error_stops_the_render_and_keeps_earlier_frames(tiny_c
 
     store = FullDisk(tmp_path / "w", "d")
     engine = DreamEngine(tiny_cnn, lambda x: x, (LayerTerm("c2"),), "none", 16)
-    sched = FrameScheduler(engine, photo, zoom_move, lambda t: FramePlan(SETTINGS), store, 0)
+    sched = FrameScheduler(engine, zoom_motion(photo), lambda t: FramePlan(SETTINGS), store, 0)
     with pytest.raises(OSError, match="No space left"):
         for _ in sched.frames(6):
             pass
     assert store.finished() == 2
 
 
+class InlineFlowMotion(FlowMotion):
+    """FlowMotion that computes every flow when it is needed, in the main thread."""
+
+    def prefetch(self, t: int) -> None:
+        pass
+
+
 def flow_scheduler(tmp_path, name, prefetch: bool, cadence: int = 1):
     frames = list(generated_frames((64, 48), 6, seed=2))
-    window = video.SharedWindow(FrameWindow(Clip(lambda: iter(frames), 6, 24.0, (64, 48)),
-                                            keep=video.LOOKAHEAD + 2))
-    flow = {"method": "dis", "blend": 0.8, "mode": "full", "consistency": True}
-    motion = video.flow_motion(flow, window)
+    window = SharedWindow(Clip(lambda: iter(frames), 6, 24.0, (64, 48)))
+    flow = FlowConfig(method="dis", blend=0.8, mode="full", consistency=True)
+    motion = (FlowMotion if prefetch else InlineFlowMotion)(flow, window)
     plan = lambda t: FramePlan(DreamSettings(), dream=t % cadence == 0)  # noqa: E731
-    sched = FrameScheduler(BrighteningEngine(), window[0], motion, plan,
+    sched = FrameScheduler(BrighteningEngine(), motion, plan,
                            CheckpointStore(tmp_path / name, "d"), 0,
-                           video.color_finish(window), carry=motion.carry_only,
-                           prefetch=motion.prefetch if prefetch else None)
+                           coherence_finish(window.__getitem__))
     return sched, motion
 
 
@@ -99,12 +110,12 @@ def test_flow_computed_ahead_in_a_thread_gives_the_same_frames(tmp_path, cadence
 
 def test_carried_frame_keeps_the_whole_dream_where_the_flow_is_trusted():
     frames = [np.full((24, 32, 3), 100, np.uint8)] * 3
-    window = video.SharedWindow(FrameWindow(Clip(lambda: iter(frames), 3, 24.0, (32, 24))))
-    flow = {"method": "static", "blend": 0.5, "mode": "full", "consistency": True}
-    motion = video.flow_motion(flow, window)
+    window = SharedWindow(Clip(lambda: iter(frames), 3, 24.0, (32, 24)))
+    flow = FlowConfig(method="static", blend=0.5, mode="full", consistency=True)
+    motion = FlowMotion(flow, window)
     dream = np.full((24, 32, 3), 180, np.uint8)
-    assert np.array_equal(motion.carry_only(1, dream), dream)
-    assert (motion(2, dream) == 140).all()  # dreamed frames blend with the source
+    assert np.array_equal(motion.carry(1, dream), dream)
+    assert (motion.move(2, dream) == 140).all()  # dreamed frames blend with the source
     motion.close()
 
 

@@ -20,9 +20,10 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from pipelines import presets, schedule
-from pipelines.registry import PIPELINES
-from pipelines.schema import Field, check_value, flat_keys, validate
+from pipelines.config import keyframes as schedule
+from pipelines.config import presets
+from pipelines.config.keys import PIPELINE_KEYS, schema_for
+from pipelines.config.schema import Field, check_value, flat_keys, validate
 from render.errors import UserError
 from render.models import MODELS
 
@@ -32,16 +33,7 @@ FUZZ = settings(max_examples=int(os.environ.get("DREAMREEL_FUZZ_EXAMPLES", "150"
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
-def merged_schema(pipeline: str) -> dict[str, Any]:
-    """The full schema of a pipeline's presets (as presets.load builds it)."""
-    extra = PIPELINES[pipeline].schema
-    schema = {**presets.COMMON, **{k: v for k, v in extra.items() if k not in ("model", "dream")}}
-    for section in ("model", "dream"):
-        schema[section] = {**presets.COMMON[section], **extra.get(section, {})}
-    return schema
-
-
-SCHEMAS = {name: merged_schema(name) for name in PIPELINES}
+SCHEMAS = {name: schema_for(name) for name in PIPELINE_KEYS}
 KEYS = sorted({k for s in SCHEMAS.values() for k in flat_keys(s)})
 
 
@@ -172,7 +164,8 @@ PAIRS = st.one_of(st.tuples(KEY_TEXT, VALUES), st.sampled_from(KEYED_FIELDS).fla
     lambda kf: st.tuples(st.just(kf[0]), plausible(kf[1]))))
 PRESET_DATA = st.builds(
     lambda pipeline, pairs: {"pipeline": pipeline, **nested(dict(pairs))},
-    st.one_of(st.sampled_from(sorted(PIPELINES)), st.sampled_from(sorted(PIPELINES)), SCALARS),
+    st.one_of(st.sampled_from(sorted(PIPELINE_KEYS)), st.sampled_from(sorted(PIPELINE_KEYS)),
+              SCALARS),
     st.lists(PAIRS, max_size=6))
 
 
@@ -199,7 +192,7 @@ def test_parse_override_succeeds_or_raises_user_error(text):
 def test_overrides_on_shipped_presets_succeed_or_raise_user_error(preset, overrides):
     loaded = outcome(lambda: presets.load(preset, overrides))
     if loaded is not None:
-        assert loaded.config["pipeline"] in PIPELINES and len(loaded.digest) == 16
+        assert loaded.config["pipeline"] in PIPELINE_KEYS and len(loaded.digest) == 16
 
 
 @FUZZ

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from media_probe import read_mp4
 
-from pipelines.checkpoints import work_dir_for
 from pipelines.cli import main
-from pipelines.lock import lock_path, output_lock
+from pipelines.sequence.checkpoints import work_dir_for
+from pipelines.sequence.lock import lock_path, output_lock
 from render import encode
 from render.media import read_image
 

@@ -7,11 +7,12 @@ import json
 
 import numpy as np
 import pytest
+from conftest import QUIET, zoom_preset
 from media_probe import read_gif_info
-from test_zoom import QUIET, zoom_preset
 
-from pipelines import loop, zoom
+from pipelines import zoom
 from pipelines.cli import main
+from pipelines.sequence import loop
 from render.errors import UserError
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines import presets
 from pipelines.cli import main
+from pipelines.config import presets
 from render.errors import UserError
 from render.media import read_image
 

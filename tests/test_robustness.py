@@ -28,10 +28,10 @@ import numpy as np
 import pytest
 from media_probe import make_clip, read_gif_info, read_mp4
 
-from pipelines.checkpoints import work_dir_for
 from pipelines.cli import main
 from pipelines.outputs import sidecar_path
-from render import dreamer as dreamer_module
+from pipelines.sequence.checkpoints import work_dir_for
+from render import build as build_module
 from render import media
 from render.media import default_image, read_image, write_image
 
@@ -66,7 +66,7 @@ _ENGINES: dict = {}
 def shared_engine(monkeypatch):
     """Renders reuse one network and compiled engine per model and objective (building and
     tracing them takes seconds); everything else a render does is real."""
-    real_load, real_engine = dreamer_module.load_model, dreamer_module.DreamEngine
+    real_load, real_engine = build_module.load_model, build_module.DreamEngine
 
     def load_model(name, weights="imagenet", notify=None):
         key = (name, str(weights))
@@ -80,8 +80,8 @@ def shared_engine(monkeypatch):
             _ENGINES[key] = real_engine(network, preprocess, objective, smoothing, min_size)
         return _ENGINES[key]
 
-    monkeypatch.setattr(dreamer_module, "load_model", load_model)
-    monkeypatch.setattr(dreamer_module, "DreamEngine", engine)
+    monkeypatch.setattr(build_module, "load_model", load_model)
+    monkeypatch.setattr(build_module, "DreamEngine", engine)
 
 
 def snapshot(directory: Path) -> dict[str, tuple[int, int, int]]:
@@ -552,7 +552,7 @@ def _calls(tree: ast.AST) -> Iterator[tuple[str, ast.Call]]:
             yield ".".join(reversed(parts)), node
 
 
-SOURCES = sorted([*ROOT.glob("render/*.py"), *ROOT.glob("pipelines/*.py")])
+SOURCES = sorted([*ROOT.glob("render/**/*.py"), *ROOT.glob("pipelines/**/*.py")])
 FORBIDDEN = re.compile(r"^(yaml\.(load|unsafe_load|full_load|load_all|unsafe_load_all|"
                        r"full_load_all)|os\.(system|popen|exec\w*|spawn\w*)|eval|exec|"
                        r"subprocess\.(getoutput|getstatusoutput)|pickle\.loads?|"

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines import schedule
+from pipelines.config import keyframes as schedule
 from render.errors import UserError
 
 
 def test_number_is_constant():
     s = schedule.parse("motion.zoom", 1.02)
-    assert s.at(0) == s.at(500) == 1.02 and s.constant
+    assert s.at(0) == s.at(500) == 1.02 and s.frames == (0,) and s.values == (1.02,)
 
 
 def test_linear_interpolation_and_hold():
@@ -71,4 +73,7 @@ def test_parse_never_fails_uncleanly(value):
         s = schedule.parse("k", value)
     except UserError:
         return
-    assert s.at(0) == s.at(0)  # a finite number
+    # a parsed schedule is well formed: sorted keys from 0 on, finite values it passes through
+    assert list(s.frames) == sorted(set(s.frames)) and s.frames[0] >= 0
+    assert all(math.isfinite(s.at(t)) for t in (0, *s.frames, s.last_key() + 7))
+    assert all(s.at(f) == v for f, v in zip(s.frames, s.values, strict=True))

@@ -8,15 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import QUIET, BrighteningEngine, run_interrupted, video_preset
 from media_probe import audio_streams, make_clip, read_audio, read_mp4
-from test_zoom import QUIET, run_interrupted
 
-from pipelines import color, presets, video
-from pipelines.checkpoints import CheckpointStore, work_dir_for
+from pipelines import video
 from pipelines.cli import main
-from pipelines.flow import optical_flow, reliable_mask, warp_by_flow
-from pipelines.scheduler import FramePlan, FrameScheduler
+from pipelines.config.settings import FlowConfig
+from pipelines.sequence.checkpoints import CheckpointStore, work_dir_for
+from pipelines.sequence.scheduler import FramePlan, FrameScheduler
 from pipelines.sources import Clip, FrameWindow, generated_frames
+from pipelines.warp import color
+from pipelines.warp.carry import FlowMotion, SharedWindow, carry
+from pipelines.warp.color import coherence_finish
+from pipelines.warp.flow import optical_flow, reliable_mask, warp_by_flow
 from render import decode
 from render.engine import DreamSettings
 from render.errors import UserError
@@ -67,13 +71,13 @@ def test_carry_blends_the_warped_dream_with_the_source():
     src0, src1 = default_image((40, 30), seed=1), default_image((40, 30), seed=2)
     dream = default_image((40, 30), seed=3)
     zero = np.zeros((30, 40, 2), np.float32)
-    assert np.array_equal(video.carry(dream, src0, src1, zero, None, 1.0, "full"), dream)
-    assert np.array_equal(video.carry(dream, src0, src1, None, np.zeros((30, 40)), 0.8, "full"),
+    assert np.array_equal(carry(dream, src0, src1, zero, None, 1.0, "full"), dream)
+    assert np.array_equal(carry(dream, src0, src1, None, np.zeros((30, 40)), 0.8, "full"),
                           src1)  # untrusted everywhere: the fresh source
-    half = video.carry(dream, src0, src1, None, None, 0.5, "full").astype(float)
+    half = carry(dream, src0, src1, None, None, 0.5, "full").astype(float)
     assert np.abs(half - (dream / 2 + src1 / 2)).max() <= 1
     # residual: only what the dream added to frame t-1 moves on to frame t's source
-    res = video.carry(dream, src0, src1, None, None, 1.0, "residual").astype(float)
+    res = carry(dream, src0, src1, None, None, 1.0, "residual").astype(float)
     expected = np.clip(src1.astype(float) + dream - src0, 0, 255)
     assert np.abs(res - expected).max() <= 1
 
@@ -90,23 +94,16 @@ def test_match_stats_reaches_the_target_and_relative_target_follows_the_source()
     assert np.allclose(color.relative_target(brighter, s0, d0)[0], d0[0] + [10, 0, 0])
 
 
-class BrighteningEngine:
-    """Stands in for the dream engine: every dream adds 12 grey levels (a drifting dream)."""
-
-    def dream(self, image, settings, seed=0, layer_weights=None):
-        return np.clip(image.astype(int) + 12, 0, 255).astype(np.uint8)
-
-
 @pytest.mark.parametrize("coherent", [True, False])
 def test_colour_coherence_stops_brightness_drift(tmp_path, coherent):
     frames = [default_image((48, 32), seed=1)] * 8
     clip = Clip(lambda: iter(frames), 8, 24.0, (48, 32))
-    window = FrameWindow(clip)
-    flow = {"method": "static", "blend": 1.0, "mode": "full", "consistency": True}
-    scheduler = FrameScheduler(BrighteningEngine(), window[0], video.flow_motion(flow, window),
+    window = SharedWindow(clip)
+    flow = FlowConfig(method="static", blend=1.0, mode="full", consistency=True)
+    scheduler = FrameScheduler(BrighteningEngine(), FlowMotion(flow, window),
                                lambda t: FramePlan(DreamSettings()), CheckpointStore(
                                    tmp_path / "w", "d"), 0,
-                               video.color_finish(window) if coherent else None)
+                               coherence_finish(window.__getitem__) if coherent else None)
     out = [f.image for f in scheduler.frames(8)]
     drift = color.lab_stats(out[-1])[0][0] - color.lab_stats(out[0])[0][0]
     assert abs(drift) < 1.0 if coherent else drift > 20
@@ -126,13 +123,6 @@ def test_frame_window_reads_forward_and_keeps_frame_zero():
 def test_generated_clip_moves():
     a, b = list(generated_frames((64, 48), 2, seed=0))
     assert a.shape == (48, 64, 3) and not np.array_equal(a, b)
-
-
-def video_preset(*overrides: str) -> presets.Preset:
-    return presets.load("video", [
-        "model.name=efficientnet_lite0", "model.weights=none", "max_size=[64,48]",
-        "dream.octaves=1", "dream.steps=1", "dream.first_frame.octaves=1",
-        "dream.first_frame.steps=2", *overrides])
 
 
 def test_video_keeps_frame_count_rate_and_even_size(tmp_path):

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import QUIET, run_interrupted, zoom_preset
 from media_probe import read_gif_info, read_mp4
 
-from pipelines import frame_plan, presets, zoom
-from pipelines.checkpoints import CheckpointStore, work_dir_for
-from pipelines.motion import affine_matrix, warp
+from pipelines import zoom
 from pipelines.run_options import RunOptions
-from pipelines.scheduler import FramePlan, FrameScheduler
+from pipelines.sequence.checkpoints import CheckpointStore, work_dir_for
+from pipelines.sequence.frame_plan import make_plan
+from pipelines.sequence.scheduler import FramePlan, FrameScheduler
+from pipelines.warp.affine import AffineMotion, affine_matrix, warp
 from render.engine import DreamEngine, DreamSettings
 from render.errors import UserError
 from render.media import read_image
 from render.models import LayerTerm
-
-QUIET = RunOptions(quiet=True, notify=lambda message: None)
 
 
 def test_identity_motion_leaves_frame_unchanged(photo):
@@ -44,8 +43,8 @@ def test_zoom_in_magnifies_the_centre():
 def tiny_scheduler(tiny_cnn, photo, store, seed=0):
     engine = DreamEngine(tiny_cnn, lambda x: x, (LayerTerm("c2"),), "none", 16)
     settings = DreamSettings(octaves=1, steps=2, step_size=0.05, tile=64)
-    move = lambda t, prev: warp(prev, affine_matrix((80, 56), 1.05, 1.0, 0, 0))  # noqa: E731
-    return FrameScheduler(engine, photo, move, lambda t: FramePlan(settings), store, seed)
+    motion = AffineMotion(photo, lambda t: (1.05, 1.0, 0.0, 0.0))
+    return FrameScheduler(engine, motion, lambda t: FramePlan(settings), store, seed)
 
 
 def test_scheduler_dreams_each_warped_previous_frame(tiny_cnn, photo, tmp_path):
@@ -55,7 +54,8 @@ def test_scheduler_dreams_each_warped_previous_frame(tiny_cnn, photo, tmp_path):
     assert store.finished() == 4
     # frame 2 is exactly dream(warp(frame 1)) with seed 0 + 2
     sched = tiny_scheduler(tiny_cnn, photo, CheckpointStore(tmp_path / "x", "d1"))
-    again = sched.engine.dream(sched.motion(2, frames[1].image), sched.plan(2).settings, seed=2)
+    again = sched.engine.dream(warp(frames[1].image, affine_matrix((80, 56), 1.05, 1.0, 0, 0)),
+                               sched.plan(2).settings, seed=2)
     assert np.array_equal(again, frames[2].image)
     assert not np.array_equal(frames[2].image, frames[3].image)
 
@@ -81,13 +81,6 @@ def test_changed_digest_discards_stale_frames(tmp_path, photo):
     assert CheckpointStore(tmp_path / "w", "new").finished() == 0
 
 
-def zoom_preset(tmp_path: Path, *overrides: str) -> presets.Preset:
-    return presets.load("zoom", [
-        "model.name=efficientnet_lite0", "model.weights=none", "size=[64,48]", "frames=6",
-        "fps=20", "motion.zoom=1.05", "dream.octaves=1", "dream.steps=2",
-        "dream.first_frame.octaves=1", "dream.first_frame.steps=2", *overrides])
-
-
 def test_zoom_writes_mp4_and_gif_with_sidecar(tmp_path):
     mp4, gif = tmp_path / "z.mp4", tmp_path / "z.gif"
     preset = zoom_preset(tmp_path, f"output=[{mp4},{gif}]")
@@ -102,31 +95,6 @@ def test_zoom_writes_mp4_and_gif_with_sidecar(tmp_path):
     assert not work_dir_for(mp4).exists()  # checkpoints go once the outputs are in place
     assert sorted(p.name for p in tmp_path.iterdir()) == ["z.gif", "z.gif.json", "z.mp4",
                                                           "z.mp4.json"]
-
-
-class Interrupt(Exception):
-    pass
-
-
-def interrupt_after(monkeypatch, calls: int) -> None:
-    original = DreamEngine.dream
-    count = {"n": 0}
-
-    def dream(self, *args, **kwargs):
-        count["n"] += 1
-        if count["n"] > calls:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(DreamEngine, "dream", dream)
-
-
-def run_interrupted(preset: presets.Preset, monkeypatch, calls: int, run=zoom.run) -> None:
-    """Render `preset` with `run` but stop it (Ctrl-C) when frame `calls` starts dreaming."""
-    with monkeypatch.context() as m:
-        interrupt_after(m, calls)
-        with pytest.raises(KeyboardInterrupt):
-            run(preset, QUIET)
 
 
 def test_interrupted_render_resumes_to_identical_frames(tmp_path, monkeypatch):
@@ -191,11 +159,10 @@ def test_bad_zoom_settings_fail_before_any_work(tmp_path, override, message):
 def test_scheduled_dream_settings_and_layer_weights(tmp_path):
     preset = zoom_preset(tmp_path, "dream.step_size='0:(0.01), 5:(0.05)'",
                          "model.layers={block4: '0:(1), 5:(0)', block8: 1}")
-    cfg = preset.config
-    scheds = frame_plan.dream_schedules(cfg, 6)
-    layers, layer_scheds = frame_plan.split_layer_schedules(cfg["model"]["layers"], 6, "linear")
-    assert layers == {"block4": 1.0, "block8": 1}
-    plan = frame_plan.make_plan(cfg, scheds, layer_scheds, ["block4", "block8"], [1.0, 1.0])
+    model = preset.settings.model
+    assert [(t.layer, t.weight) for t in model.layers] == [("block4", 1.0), ("block8", 1.0)]
+    assert set(model.weight_schedules) == {"block4"}
+    plan = make_plan(preset.settings.dream, model, model.layers)
     assert plan(5).settings.step_size == pytest.approx(0.05)
     assert plan(0).settings.octaves == 1
     assert list(plan(5).layer_weights) == [0.0, 1.0]

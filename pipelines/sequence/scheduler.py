@@ -15,18 +15,35 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from pipelines.checkpoints import CheckpointStore
+from pipelines.sequence.checkpoints import CheckpointStore
 from render.engine import DreamEngine, DreamSettings
 
-# (frame index, previous dreamed frame) -> the image to dream at that frame
-MotionSource = Callable[[int, np.ndarray], np.ndarray]
 # (frame index, dreamed frame, finished frame 0) -> the finished frame (e.g. colour-matched)
 Finish = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
-# frame index -> None: start work for that frame in the background (e.g. its optical flow)
-Prefetch = Callable[[int], None]
+
+
+class Motion(Protocol):
+    """Where frames come from: frame 0's image, and the previous dream moved into frame t.
+    Images are uint8 RGB (H, W, 3)."""
+
+    def start(self) -> np.ndarray:
+        """The image frame 0 is dreamed from."""
+
+    def move(self, t: int, previous: np.ndarray) -> np.ndarray:
+        """The image frame t is dreamed from, given the previous finished frame."""
+
+    def carry(self, t: int, previous: np.ndarray) -> np.ndarray:
+        """Frame t when it is not dreamed (`dream.cadence`)."""
+
+    def prefetch(self, t: int) -> None:
+        """Start work for frame t in the background (e.g. its optical flow)."""
+
+    def close(self) -> None:
+        """Stop background work."""
 
 
 @dataclass(frozen=True)
@@ -79,24 +96,18 @@ class CheckpointWriter:
 class FrameScheduler:
     """Walks frames 0..n-1: checkpoint, or move + dream + finish + checkpoint.
 
-    `carry` moves the previous frame into a frame that is not dreamed (default: `motion`);
-    `prefetch(t + 1)` is called once frame t is moved, before it is dreamed, so that frame t + 1's
-    inputs are ready in time.
+    `motion.prefetch(t + 1)` is called once frame t is moved, before it is dreamed, so that
+    frame t + 1's inputs are ready in time. The scheduler closes `motion` when it is done.
     """
 
-    def __init__(self, engine: DreamEngine, first: np.ndarray, motion: MotionSource,
-                 plan: Callable[[int], FramePlan], store: CheckpointStore, seed: int,
-                 finish: Finish | None = None, carry: MotionSource | None = None,
-                 prefetch: Prefetch | None = None) -> None:
+    def __init__(self, engine: DreamEngine, motion: Motion, plan: Callable[[int], FramePlan],
+                 store: CheckpointStore, seed: int, finish: Finish | None = None) -> None:
         self.engine = engine
-        self.first = first
         self.motion = motion
         self.plan = plan
         self.store = store
         self.seed = seed
         self.finish = finish
-        self.carry = carry or motion
-        self.prefetch = prefetch
 
     def frames(self, count: int) -> Iterator[Frame]:
         """Yield frames in order; resumed ones are read back from their checkpoints."""
@@ -115,11 +126,13 @@ class FrameScheduler:
                 plan = self.plan(t)
                 dream = previous is None or plan.dream
                 if previous is None:
-                    image = self.first
+                    image = self.motion.start()
+                elif dream:
+                    image = self.motion.move(t, previous)
                 else:
-                    image = (self.motion if dream else self.carry)(t, previous)
-                if self.prefetch is not None and t + 1 < count:
-                    self.prefetch(t + 1)
+                    image = self.motion.carry(t, previous)
+                if t + 1 < count:
+                    self.motion.prefetch(t + 1)
                 dreamed_at = time.perf_counter()
                 if dream:
                     image = self.engine.dream(image, plan.settings, seed=self.seed + t,
@@ -132,4 +145,7 @@ class FrameScheduler:
                 writer.save(t, previous)
                 yield Frame(t, previous, time.perf_counter() - start, False, dream_seconds)
         finally:
-            writer.close()
+            try:
+                writer.close()
+            finally:
+                self.motion.close()

@@ -6,6 +6,8 @@ Frames are uint8 RGB (H, W, 3). Zoom is a scale per frame about the centre (1.0 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -25,3 +27,27 @@ def warp(frame: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return cv2.warpAffine(frame, matrix, (w, h), flags=cv2.INTER_CUBIC,
                           borderMode=cv2.BORDER_REFLECT_101)
 
+
+
+class AffineMotion:
+    """Motion of a zoom sequence (see pipelines.sequence.scheduler.Motion): frame 0 is `first`;
+    every later frame is the previous one moved by the camera motion at frame t."""
+
+    def __init__(self, first: np.ndarray, motion: Callable[[int], tuple[float, ...]]) -> None:
+        self.first = first
+        self.motion = motion  # frame -> (zoom, angle, translate_x, translate_y)
+        self.size = (first.shape[1], first.shape[0])
+
+    def start(self) -> np.ndarray:
+        return self.first
+
+    def move(self, t: int, previous: np.ndarray) -> np.ndarray:
+        return warp(previous, affine_matrix(self.size, *self.motion(t)))
+
+    carry = move  # a frame that is not dreamed moves the same way
+
+    def prefetch(self, t: int) -> None:
+        """Nothing to prepare: the warp is cheap."""
+
+    def close(self) -> None:
+        """Nothing to stop."""

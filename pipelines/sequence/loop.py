@@ -19,16 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from pipelines.schema import Field
-from render.errors import UserError
-
-MODES = ("none", "crossfade", "pingpong")
-
-SCHEMA = {
-    "mode": Field("choice", "none", choices=MODES,
-                  help="none, crossfade (the end flows into the start) or pingpong"),
-    "frames": Field("int", 12, low=1, high=10_000, help="cross-fade length in frames"),
-}
+from render.errors import ConfigError
 
 
 def rendered_count(frames: int, mode: str, fade: int, *, extend: bool) -> int:
@@ -37,7 +28,7 @@ def rendered_count(frames: int, mode: str, fade: int, *, extend: bool) -> int:
     if mode == "crossfade":
         total = frames + fade if extend else frames
         if fade > total - fade:
-            raise UserError(f"loop.frames: {fade} is too many for {frames} frames "
+            raise ConfigError("loop.frames", f"loop.frames: {fade} is too many for {frames} frames "
                             f"(at most {frames if extend else frames // 2})")
         return total
     return frames

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from render.errors import UserError, show
+from render.errors import ConfigError, show
 
 INTERPOLATIONS = ("linear", "smooth")
 MAX_FRAME_DIGITS = 9  # keyframes past frame 999,999,999 are past any clip
@@ -37,10 +37,6 @@ class Schedule:
             return float(PchipInterpolator(self.frames, self.values)(x))
         return float(np.interp(t, self.frames, self.values))
 
-    @property
-    def constant(self) -> bool:
-        return len(set(self.values)) == 1
-
     def last_key(self) -> int:
         return self.frames[-1]
 
@@ -48,38 +44,39 @@ class Schedule:
 def parse(key: str, value: object, interpolation: str = "linear") -> Schedule:
     """Parse a number or a keyframe string for preset key `key` (named in errors)."""
     if isinstance(value, bool):
-        raise UserError(f"{key}: expected a number or a schedule like \"0:(1.02), 60:(1.05)\"")
+        raise ConfigError(key, f"{key}: expected a number or a schedule like "
+                          "\"0:(1.02), 60:(1.05)\"")
     if isinstance(value, (int, float)):
         try:
             number = float(value)
         except OverflowError:
-            raise UserError(f"{key}: {show(value)} is out of range") from None
+            raise ConfigError(key, f"{key}: {show(value)} is out of range") from None
         if not math.isfinite(number):
-            raise UserError(f"{key}: must be a finite number, got {value}")
+            raise ConfigError(key, f"{key}: must be a finite number, got {value}")
         return Schedule((0,), (number,), interpolation)
     if not isinstance(value, str) or not value.strip():
-        raise UserError(f"{key}: expected a number or a schedule like \"0:(1.02), 60:(1.05)\", "
-                        f"got {show(value)}")
+        raise ConfigError(key, f"{key}: expected a number or a schedule like "
+                          f"\"0:(1.02), 60:(1.05)\", got {show(value)}")
     pairs: dict[int, float] = {}
     for part in _split_keys(key, value):
         m = _KEY.match(part)
         if not m:
-            raise UserError(f"{key}: malformed keyframe {show(part.strip())} in schedule "
+            raise ConfigError(key, f"{key}: malformed keyframe {show(part.strip())} in schedule "
                             f"{show(value)}; expected FRAME:(VALUE), e.g. \"0:(1.02), 60:(1.05)\"")
         if len(m.group(1).lstrip("-")) > MAX_FRAME_DIGITS:
-            raise UserError(f"{key}: keyframe {show(part.strip())}: frame number too large")
+            raise ConfigError(key, f"{key}: keyframe {show(part.strip())}: frame number too large")
         frame = int(m.group(1))
         try:
             number = float(m.group(2))
         except ValueError:
-            raise UserError(f"{key}: keyframe {show(part.strip())}: {show(m.group(2))} is not "
-                            "a number") from None
+            raise ConfigError(key, f"{key}: keyframe {show(part.strip())}: "
+                              f"{show(m.group(2))} is not a number") from None
         if frame < 0:
-            raise UserError(f"{key}: keyframe {show(part.strip())}: frames start at 0")
+            raise ConfigError(key, f"{key}: keyframe {show(part.strip())}: frames start at 0")
         if frame in pairs:
-            raise UserError(f"{key}: frame {frame} appears twice in schedule {show(value)}")
+            raise ConfigError(key, f"{key}: frame {frame} appears twice in schedule {show(value)}")
         if not math.isfinite(number):
-            raise UserError(f"{key}: keyframe {show(part.strip())}: value must be finite")
+            raise ConfigError(key, f"{key}: keyframe {show(part.strip())}: value must be finite")
         pairs[frame] = number
     frames = tuple(sorted(pairs))
     return Schedule(frames, tuple(pairs[f] for f in frames), interpolation)
@@ -98,21 +95,22 @@ def _split_keys(key: str, text: str) -> list[str]:
             current.append(ch)
     parts.append("".join(current))
     if any(not p.strip() for p in parts):
-        raise UserError(f"{key}: empty keyframe in schedule {show(text)}")
+        raise ConfigError(key, f"{key}: empty keyframe in schedule {show(text)}")
     return parts
 
 
-def check(key: str, schedule: Schedule, frames: int, low: float | None = None,
+def check(key: str, schedule: Schedule, frames: int | None = None, low: float | None = None,
           above: float | None = None, high: float | None = None) -> Schedule:
-    """Check keys fall inside the clip and every keyframe value is in range."""
-    if schedule.last_key() >= frames:
-        raise UserError(f"{key}: keyframe {schedule.last_key()} is past the last frame "
-                        f"({frames - 1}; frames={frames})")
+    """Check every keyframe value is in range and, given `frames`, every key is inside the
+    clip."""
+    if frames is not None and schedule.last_key() >= frames:
+        raise ConfigError(key, f"{key}: keyframe {schedule.last_key()} is past the last frame "
+                          f"({frames - 1}; frames={frames})")
     for v in schedule.values:
         if low is not None and v < low:
-            raise UserError(f"{key}: {v:g} is not allowed; must be >= {low:g}")
+            raise ConfigError(key, f"{key}: {v:g} is not allowed; must be >= {low:g}")
         if above is not None and v <= above:
-            raise UserError(f"{key}: {v:g} is not allowed; must be > {above:g}")
+            raise ConfigError(key, f"{key}: {v:g} is not allowed; must be > {above:g}")
         if high is not None and v > high:
-            raise UserError(f"{key}: {v:g} is not allowed; must be <= {high:g}")
+            raise ConfigError(key, f"{key}: {v:g} is not allowed; must be <= {high:g}")
     return schedule

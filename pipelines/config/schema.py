@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines import schedule
-from render.errors import UserError, show
+from pipelines.config import keyframes
+from render.errors import ConfigError, show
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,13 @@ def _is_number(v: Any) -> bool:
 
 def _check_range(key: str, value: float, f: Field) -> None:
     if isinstance(value, float) and not math.isfinite(value):
-        raise UserError(f"{key}: must be a finite number, got {value}")
+        raise ConfigError(key, f"{key}: must be a finite number, got {value}")
     if f.low is not None and value < f.low:
-        raise UserError(f"{key}: must be >= {f.low:g}, got {value}")
+        raise ConfigError(key, f"{key}: must be >= {f.low:g}, got {value}")
     if f.high is not None and value > f.high:
-        raise UserError(f"{key}: must be <= {f.high:g}, got {value}")
+        raise ConfigError(key, f"{key}: must be <= {f.high:g}, got {value}")
     if f.above is not None and value <= f.above:
-        raise UserError(f"{key}: must be > {f.above:g}, got {value}")
+        raise ConfigError(key, f"{key}: must be > {f.above:g}, got {value}")
 
 
 def check_value(key: str, value: Any, f: Field) -> Any:
@@ -61,60 +61,61 @@ def check_value(key: str, value: Any, f: Field) -> Any:
     if value is None:
         if f.nullable:
             return None
-        raise UserError(f"{key}: a value is required ({_describe(f)})")
+        raise ConfigError(key, f"{key}: a value is required ({_describe(f)})")
     kind = f.kind
     if kind == "any":
         return value
     if kind == "choice":
         if value not in f.choices:
             allowed = ", ".join(str(c) for c in f.choices)
-            raise UserError(f"{key}: {show(value)} is not allowed; allowed: {allowed}")
+            raise ConfigError(key, f"{key}: {show(value)} is not allowed; allowed: {allowed}")
         return value
     if kind == "schedule":
-        sched = schedule.parse(key, value)
-        schedule.check(key, sched, frames=sched.last_key() + 1, low=f.low, above=f.above,
+        sched = keyframes.parse(key, value)
+        keyframes.check(key, sched, low=f.low, above=f.above,
                        high=f.high)
         return value if isinstance(value, str) else float(value)
     if kind == "int":
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if not _is_int(value):
-            raise UserError(f"{key}: expected {_describe(f)}, got {show(value)}")
+            raise ConfigError(key, f"{key}: expected {_describe(f)}, got {show(value)}")
         _check_range(key, value, f)
         return value
     if kind == "float":
         if not _is_number(value):
-            raise UserError(f"{key}: expected {_describe(f)}, got {show(value)}")
+            raise ConfigError(key, f"{key}: expected {_describe(f)}, got {show(value)}")
         try:
             number = float(value)
         except OverflowError:
-            raise UserError(f"{key}: {show(value)} is out of range ({_describe(f)})") from None
+            raise ConfigError(key, f"{key}: {show(value)} is out of range ({_describe(f)})"
+                              ) from None
         _check_range(key, number, f)
         return number
     if kind == "bool":
         if not isinstance(value, bool):
-            raise UserError(f"{key}: expected true or false, got {show(value)}")
+            raise ConfigError(key, f"{key}: expected true or false, got {show(value)}")
         return value
     if kind in ("str", "path"):
         if not isinstance(value, str) or not value.strip():
-            raise UserError(f"{key}: expected {_describe(f)}, got {show(value)}")
+            raise ConfigError(key, f"{key}: expected {_describe(f)}, got {show(value)}")
         if kind == "path" and "\0" in value:
-            raise UserError(f"{key}: a file path cannot contain a NUL character")
+            raise ConfigError(key, f"{key}: a file path cannot contain a NUL character")
         return value
     if kind == "paths":
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not items or not all(
                 isinstance(v, str) and v.strip() for v in items):
-            raise UserError(f"{key}: expected {_describe(f)}, got {show(value)}")
+            raise ConfigError(key, f"{key}: expected {_describe(f)}, got {show(value)}")
         if any("\0" in v for v in items):
-            raise UserError(f"{key}: a file path cannot contain a NUL character")
+            raise ConfigError(key, f"{key}: a file path cannot contain a NUL character")
         return list(items)
     if kind == "size":
         if (not isinstance(value, (list, tuple)) or len(value) != 2
                 or not all(_is_int(v) for v in value)):
-            raise UserError(f"{key}: expected [width, height] in pixels, got {show(value)}")
+            raise ConfigError(key, f"{key}: expected [width, height] in pixels, got {show(value)}")
         if min(value) < 1 or max(value) > 16384:
-            raise UserError(f"{key}: width and height must be 1..16384, got {list(value)}")
+            raise ConfigError(key, f"{key}: width and height must be 1..16384, got {list(value)}")
         return [int(value[0]), int(value[1])]
     raise ValueError(f"schema error: unknown kind {kind!r} for {key}")
 
@@ -142,15 +143,15 @@ def flat_keys(schema: Schema, prefix: str = "") -> list[str]:
     return keys
 
 
-def unknown_key(key: str, schema_root: Schema) -> UserError:
-    """A UserError for an unknown dotted key, with a did-you-mean when one is close."""
+def unknown_key(key: str, schema_root: Schema) -> ConfigError:
+    """A ConfigError for an unknown dotted key, with a did-you-mean when one is close."""
     candidates = flat_keys(schema_root)
     leaf = key.rsplit(".", 1)[-1]
     close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6) or [
         c for c in candidates if c.rsplit(".", 1)[-1] == leaf
     ][:1]
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    return UserError(f"unknown key {key!r}{hint}")
+    return ConfigError(key, f"unknown key {key!r}{hint}")
 
 
 def validate(raw: Mapping[str, Any], schema: Schema, prefix: str = "",
@@ -158,7 +159,8 @@ def validate(raw: Mapping[str, Any], schema: Schema, prefix: str = "",
     """Check `raw` against `schema`, fill defaults, and return the resolved nested dict."""
     root = schema if root is None else root
     if not isinstance(raw, Mapping):
-        raise UserError(f"{prefix.rstrip('.') or 'preset'}: expected a mapping of keys")
+        where = prefix.rstrip(".") or None
+        raise ConfigError(where, f"{where or 'preset'}: expected a mapping of keys")
     for key in raw:
         if not isinstance(key, str) or key not in schema:
             raise unknown_key(prefix + str(key), root)

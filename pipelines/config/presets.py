@@ -1,7 +1,8 @@
 """Presets: find a YAML preset by name or path, apply `key=value` overrides, validate it
-against the common schema plus its pipeline's own keys.
+against its pipeline's keys (pipelines.config.keys) into typed Settings.
 
-YAML is read with yaml.safe_load only.
+YAML is read with yaml.safe_load only. A bad value is one line saying where it came from:
+`command line: dream.stepz=3: ...` or `presets/zoom.yaml: ...`.
 """
 
 from __future__ import annotations
@@ -9,57 +10,40 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from pipelines import schedule
-from pipelines.schema import Field, Schema, validate
-from render.errors import UserError, show
-from render.gradients import SMOOTHING
-from render.models import MODELS, parse_layers
+from pipelines.config import keys
+from pipelines.config.schema import validate
+from pipelines.config.settings import Settings, build
+from render.errors import ConfigError, UserError, show
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
 # no preset comes near these; they stop YAML alias bombs and runaway nesting early
 MAX_PRESET_BYTES = 1 << 20
 MAX_NODES = 10_000
 MAX_DEPTH = 32
 
-COMMON: dict[str, Any] = {
-    "pipeline": Field("str", help="which pipeline renders this preset"),
-    "input": Field("path", nullable=True, help="input file; omitted = generated image"),
-    "output": Field("paths", nullable=True, help="output file(s); default out/<preset>.<ext>"),
-    "size": Field("size", nullable=True, help="[width, height]; omitted = input size"),
-    "seed": Field("int", 0, low=0, high=2**31 - 1, help="random seed (rolls)"),
-    "model": {
-        "name": Field("choice", "inception_v3", choices=tuple(MODELS), help="network"),
-        "layers": Field("any", nullable=True, help="layer objective; omitted = model default"),
-        "weights": Field("str", "imagenet", nullable=True,
-                         help="imagenet, none (random) or a weights file"),
-    },
-    "dream": {
-        "steps": Field("int", 10, low=1, high=1000, help="ascent steps per octave"),
-        "step_size": Field("float", 0.01, above=0, high=1.0, help="step per unit-RMS gradient"),
-        "octaves": Field("int", 4, low=1, high=12, help="octave count"),
-        "octave_scale": Field("float", 1.4, above=1.0, high=4.0, help="size ratio of octaves"),
-        "tile": Field("int", None, low=64, high=8192, nullable=True,
-                      help="gradient tile size (px); omitted = 512 on a CPU, 1024 on a GPU"),
-        "smoothing": Field("choice", None, choices=(None, *SMOOTHING), nullable=True,
-                           help="gradient smoothing; omitted = model default"),
-    },
-}
-
 
 @dataclass(frozen=True)
 class Preset:
-    """A resolved preset: validated settings plus where they came from."""
+    """A resolved preset: the validated key tree (recorded in sidecars, hashed for resume),
+    the typed settings built from it, and the keys the command line set."""
 
     name: str
     source: Path
     config: dict[str, Any]
+    settings: Settings
+    overrides: tuple[str, ...] = ()  # the key=value texts of the command line
+
+    def refuse(self, exc: ConfigError) -> UserError:
+        """A ConfigError found after loading (e.g. once a video's length is known), as one
+        line saying where the bad value came from."""
+        return UserError(f"{origin(exc.key, self.overrides, self.source)}: {exc}")
 
     def record(self) -> dict[str, Any]:
         """What every sidecar says about the preset: name, file, digest, resolved settings."""
@@ -76,6 +60,16 @@ class Preset:
 def available() -> list[str]:
     """Names of the presets shipped in presets/."""
     return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def describe(name: str) -> str:
+    """The one-line `description` of a shipped preset (empty when it has none or is broken)."""
+    try:
+        data = read_yaml(PRESETS_DIR / f"{name}.yaml")
+    except UserError:
+        return ""
+    text = data.get("description")
+    return text.strip() if isinstance(text, str) else ""
 
 
 def find(name_or_path: str) -> Path:
@@ -185,72 +179,28 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     return merged
 
 
-def load(name_or_path: str, overrides: Sequence[str] = (),
-         schemas: Mapping[str, Schema] | None = None) -> Preset:
-    """Load, override and validate a preset. `schemas` maps pipeline name -> extra keys."""
-    if schemas is None:
-        from pipelines.registry import PIPELINES
+def origin(key: str | None, overrides: Sequence[str], path: Path) -> str:
+    """Where the value of dotted `key` came from: the last override that set it (or a key
+    inside or above it), else the preset file."""
+    if key is not None:
+        for text in reversed(overrides):
+            set_key = text.partition("=")[0].strip()
+            if key == set_key or key.startswith(set_key + ".") or set_key.startswith(key + "."):
+                return f"command line: {text}"
+    return str(path)
 
-        schemas = {name: p.schema for name, p in PIPELINES.items()}
+
+def load(name_or_path: str, overrides: Sequence[str] = ()) -> Preset:
+    """Load, override and validate a preset into typed Settings."""
     path = find(name_or_path)
     data = apply_overrides(read_yaml(path), overrides)
-    pipes = schemas
-    pipeline = data.get("pipeline")
-    if not isinstance(pipeline, str) or pipeline not in pipes:
-        raise UserError(
-            f"{path}: key 'pipeline' must be one of {', '.join(pipes)}, got {show(pipeline, 40)}"
-        )
-    extra = pipes[pipeline]
-    schema = {**COMMON, **{k: v for k, v in extra.items() if k not in ("model", "dream")}}
-    for section in ("model", "dream"):
-        schema[section] = {**COMMON[section], **extra.get(section, {})}
     try:
-        config = validate(data, schema)
-        check_consistency(config, schema)
-    except UserError as exc:
-        raise UserError(f"{path}: {exc}") from None
-    return Preset(path.stem, path, config)
-
-
-def check_consistency(config: Mapping[str, Any], schema: Schema) -> None:
-    """Checks across keys that would otherwise fail only once rendering has begun: layer
-    names against the model, a weights file that must exist, and keyframes within `frames`."""
-    model = config["model"]
-    frames = config.get("frames")
-    layers = model["layers"]
-    if isinstance(layers, Mapping) and "frames" in config:  # sequences may schedule weights
-        layers = {name: _first_weight(f"model.layers.{name}", value, frames)
-                  for name, value in layers.items()}
-    if layers is not None:
-        parse_layers(MODELS[model["name"]], layers)
-    weights = model["weights"]
-    if (weights is not None and str(weights).lower() not in ("imagenet", "none")
-            and not Path(weights).expanduser().is_file()):
-        raise UserError(f"model.weights: file {weights} not found (or use imagenet, none)")
-    if isinstance(frames, int):
-        for key, value in _scheduled(config, schema):
-            schedule.check(key, schedule.parse(key, value), frames)
-
-
-def _first_weight(key: str, value: Any, frames: int | None) -> Any:
-    """A layer entry with a scheduled weight checked and replaced by a number."""
-    weight = value.get("weight") if isinstance(value, Mapping) else value
-    if not isinstance(weight, str):
-        return value
-    sched = schedule.parse(key, weight)
-    if isinstance(frames, int):
-        schedule.check(key, sched, frames)
-    return {**value, "weight": sched.at(0)} if isinstance(value, Mapping) else sched.at(0)
-
-
-def _scheduled(config: Mapping[str, Any], schema: Schema, prefix: str = ""
-               ) -> list[tuple[str, str]]:
-    """(dotted key, value) of every schedule-kind key set to a keyframe string."""
-    found = []
-    for key, spec in schema.items():
-        value = config.get(key)
-        if isinstance(spec, Mapping) and isinstance(value, Mapping):
-            found += _scheduled(value, spec, f"{prefix}{key}.")
-        elif isinstance(spec, Field) and spec.kind == "schedule" and isinstance(value, str):
-            found.append((prefix + key, value))
-    return found
+        pipeline = data.get("pipeline")
+        if not isinstance(pipeline, str) or pipeline not in keys.PIPELINE_KEYS:
+            raise ConfigError("pipeline", f"key 'pipeline' must be one of "
+                              f"{', '.join(keys.PIPELINE_KEYS)}, got {show(pipeline, 40)}")
+        config = validate(data, keys.schema_for(pipeline))
+        settings = build(config)
+    except ConfigError as exc:
+        raise UserError(f"{origin(exc.key, overrides, path)}: {exc}") from None
+    return Preset(path.stem, path, config, settings, tuple(overrides))

@@ -6,6 +6,8 @@ Images are uint8 RGB (H, W, 3); statistics are float64 arrays of 3 LAB values (L
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -42,3 +44,22 @@ def relative_target(source: Stats, first_source: Stats, first_dream: Stats) -> S
     mean = source[0] + first_dream[0] - first_source[0]
     std = np.maximum(source[1] + first_dream[1] - first_source[1], 0.0)
     return mean, std
+
+
+def coherence_finish(source: Callable[[int], np.ndarray]
+                     ) -> Callable[[int, np.ndarray, np.ndarray], np.ndarray]:
+    """Finish step of the video pipeline: match frame t's colours to where the first dream
+    took frame 0's, relative to frame t's own source frame `source(t)` (so lighting changes in
+    the source stay)."""
+    first_source = lab_stats(source(0))
+    first_dream: list[Stats] = []  # frame 0's dream never changes: its stats once
+
+    def finish(t: int, dreamed: np.ndarray, first: np.ndarray) -> np.ndarray:
+        if t == 0:
+            return dreamed
+        if not first_dream:
+            first_dream.append(lab_stats(first))
+        target = relative_target(lab_stats(source(t)), first_source, first_dream[0])
+        return match_stats(dreamed, target)
+
+    return finish

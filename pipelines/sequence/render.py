@@ -8,69 +8,29 @@ import shutil
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from pipelines import loop, schedule
-from pipelines.checkpoints import CheckpointStore, work_dir_for
-from pipelines.frame_plan import DREAM_BOUNDS
-from pipelines.gif_fit import fit_gif
+from pipelines.config.presets import Preset
+from pipelines.config.settings import SequenceConfig
 from pipelines.outputs import resolve_outputs, write_sidecar
-from pipelines.presets import Preset
 from pipelines.run_options import RunOptions
-from pipelines.scheduler import FrameScheduler
-from pipelines.schema import Field
+from pipelines.sequence import loop
+from pipelines.sequence.checkpoints import CheckpointStore, work_dir_for
+from pipelines.sequence.gif_fit import fit_gif
+from pipelines.sequence.scheduler import FrameScheduler
 from render import device
-from render.encode import (
-    GIF_DITHERS,
-    GIF_PALETTES,
-    X264_PRESETS,
-    AudioTrack,
-    FrameEncoder,
-    output_kind,
-)
+from render.encode import AudioTrack, FrameEncoder, output_kind
 from render.errors import UserError
-
-SEQUENCE_SCHEMA: dict[str, Any] = {
-    "frames": Field("int", 48, low=1, high=100_000, help="number of frames"),
-    "fps": Field("float", 24.0, above=0, high=240, help="frames per second"),
-    "interpolation": Field("choice", "linear", choices=schedule.INTERPOLATIONS,
-                           help="between keyframes: linear or smooth (monotone cubic)"),
-    "frames_dir": Field("path", nullable=True, help="also keep every frame as PNG here"),
-    "dream": {
-        **{k: Field("schedule", d, **b) for (k, b), d in zip(
-            DREAM_BOUNDS.items(), (4, 0.015, 2, 1.4), strict=True)},
-        "cadence": Field("int", 1, low=1, high=100,
-                         help="dream every k-th frame; the frames between are only carried"),
-        "first_frame": {
-            "steps": Field("int", None, low=1, high=1000, nullable=True),
-            "octaves": Field("int", None, low=1, high=12, nullable=True),
-            "step_size": Field("float", None, above=0, high=1.0, nullable=True),
-        },
-    },
-    "encode": {
-        "crf": Field("int", 18, low=0, high=51, help="H.264 quality (lower = better)"),
-        "preset": Field("choice", "medium", choices=tuple(X264_PRESETS)),
-    },
-    "gif": {
-        "dither": Field("str", "bayer:3", help=f"one of {', '.join(GIF_DITHERS)}"),
-        "colors": Field("int", 256, low=2, high=256),
-        "palette": Field("choice", "clip", choices=GIF_PALETTES,
-                         help="one palette for the clip, or one per frame"),
-        "loop_count": Field("int", 0, low=-1, high=65535, help="0 = loop forever"),
-        "max_mb": Field("float", None, above=0, high=10_000, nullable=True,
-                        help="size cap: shrink scale, then fps, then colours to fit"),
-    },
-    "loop": loop.SCHEMA,
-}
 
 
 def sequence_outputs(preset: Preset) -> list[Path]:
     """Output paths of a sequence render, checked before any work is done."""
-    return resolve_outputs(preset.config, preset.name, ".mp4", output_kind)
+    return resolve_outputs(preset.settings, preset.name, ".mp4", output_kind)
 
 
 def open_store(outputs: list[Path], preset: Preset, opts: RunOptions,
@@ -81,14 +41,14 @@ def open_store(outputs: list[Path], preset: Preset, opts: RunOptions,
                            reuse_stale=opts.reuse_frames)
 
 
-def open_encoder(path: Path, size: tuple[int, int], fps: float, cfg: Mapping[str, Any],
+def open_encoder(path: Path, size: tuple[int, int], fps: float, seq: SequenceConfig,
                  opts: RunOptions, audio: AudioTrack | None = None,
                  colors: int | None = None) -> FrameEncoder:
     """A FrameEncoder for `path` with the preset's encode/gif settings."""
-    enc, gif = cfg["encode"], cfg["gif"]
-    return FrameEncoder(path, size, fps, crf=enc["crf"], preset=enc["preset"],
-                        gif_dither=gif["dither"], gif_colors=colors or gif["colors"],
-                        gif_loop=gif["loop_count"], gif_palette=gif["palette"],
+    enc, gif = seq.encode, seq.gif
+    return FrameEncoder(path, size, fps, crf=enc.crf, preset=enc.preset,
+                        gif_dither=gif.dither, gif_colors=colors or gif.colors,
+                        gif_loop=gif.loop_count, gif_palette=gif.palette,
                         audio=audio if output_kind(path) == "mp4" else None,
                         notify=opts.notify)
 
@@ -119,33 +79,46 @@ class SeamMeter:
                 "max_step_ratio": round(max(*self.steps, wrap) / median, 3)}
 
 
-def render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path],
-                    scheduler: FrameScheduler, count: int, fps: float,
-                    record: Mapping[str, Any], audio: AudioTrack | None = None, *,
-                    extend_loop: bool = True) -> list[Path]:
-    """Dream the frames of a `count`-frame sequence through `scheduler` and encode them to
-    every output (MP4s get `audio`). Without a loop, frames stream to the encoders as they are
-    dreamed; a loop is assembled from the checkpoints once every frame is there. A failed
-    write (disk full, ...) says that the finished frames are kept."""
+@dataclass(frozen=True)
+class SequenceJob:
+    """What render_sequence encodes: `count` frames of `size` (w, h) at `fps` from
+    `scheduler`, checkpointed in `store`; MP4s get `audio`. `extend_loop`: a crossfade loop
+    dreams extra frames (zoom) instead of fading the clip's own tail (video)."""
+
+    scheduler: FrameScheduler
+    store: CheckpointStore
+    count: int
+    fps: float
+    size: tuple[int, int]
+    record: Mapping[str, Any]
+    audio: AudioTrack | None = None
+    extend_loop: bool = True
+
+
+def render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path], seq: SequenceJob
+                    ) -> list[Path]:
+    """Dream the frames of `seq` and encode them to every output. Without a loop, frames
+    stream to the encoders as they are dreamed; a loop is assembled from the checkpoints once
+    every frame is there. A failed write (disk full, ...) says that the finished frames are
+    kept."""
     try:
-        return _render_sequence(preset, opts, outputs, scheduler, count, fps, record, audio,
-                                extend_loop)
+        return _render_sequence(preset, opts, outputs, seq)
     except (UserError, OSError) as exc:
-        kept = scheduler.store.finished()
+        kept = seq.store.finished()
         reason = str(exc) if isinstance(exc, UserError) else (
             f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror or str(exc))
         raise UserError(f"{reason}; the {kept} finished frames are kept in "
-                        f"{scheduler.store.directory}: run the same command to resume") from exc
+                        f"{seq.store.directory}: run the same command to resume") from exc
 
 
-def _render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path],
-                     scheduler: FrameScheduler, count: int, fps: float,
-                     record: Mapping[str, Any], audio: AudioTrack | None,
-                     extend_loop: bool) -> list[Path]:
-    cfg = preset.config
-    mode, fade = cfg["loop"]["mode"], cfg["loop"]["frames"]
-    rendered = loop.rendered_count(count, mode, fade, extend=extend_loop)
-    h, w = scheduler.first.shape[:2]
+def _render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path], seq: SequenceJob
+                     ) -> list[Path]:
+    cfg = preset.settings.sequence
+    assert cfg is not None
+    mode, fade = cfg.loop.mode, cfg.loop.frames
+    rendered = loop.rendered_count(seq.count, mode, fade, extend=seq.extend_loop)
+    w, h = seq.size
+    fps, scheduler = seq.fps, seq.scheduler
     timings: list[float] = []
     dreaming = 0.0
     resumed = 0
@@ -153,7 +126,7 @@ def _render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path],
     seam = SeamMeter()
     streaming = mode == "none"
     with ExitStack() as stack:
-        encoders = [stack.enter_context(open_encoder(p, (w, h), fps, cfg, opts, audio))
+        encoders = [stack.enter_context(open_encoder(p, (w, h), fps, cfg, opts, seq.audio))
                     for p in (outputs if streaming else [])]
         bar = tqdm(total=rendered, unit="frame", desc=preset.name, disable=opts.quiet,
                    dynamic_ncols=True)
@@ -173,11 +146,11 @@ def _render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path],
             encoder.close()
 
     def loop_frames() -> Iterator[np.ndarray]:
-        return loop.compose(scheduler.store.load, rendered, mode, fade)
+        return loop.compose(seq.store.load, rendered, mode, fade)
 
     if not streaming:
         with ExitStack() as stack:
-            encoders = [stack.enter_context(open_encoder(p, (w, h), fps, cfg, opts, audio))
+            encoders = [stack.enter_context(open_encoder(p, (w, h), fps, cfg, opts, seq.audio))
                         for p in outputs]
             for image in loop_frames():
                 seam.add(image)
@@ -186,19 +159,18 @@ def _render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path],
             for encoder in encoders:
                 encoder.close()
     shrunk = {}
-    max_mb = cfg["gif"]["max_mb"]
+    max_mb = cfg.gif.max_mb
     for path in outputs:
         if output_kind(path) == "gif" and max_mb:
             shrunk[str(path)] = fit_gif(
                 path, max_mb, loop_frames, (w, h), fps,
                 lambda p, size, rate, colors: open_encoder(p, size, rate, cfg, opts,
                                                            colors=colors),
-                cfg["gif"]["colors"], opts.notify)
-    frames_dir = cfg.get("frames_dir")
-    if frames_dir:
-        shutil.copytree(scheduler.store.directory, frames_dir, dirs_exist_ok=True,
+                cfg.gif.colors, opts.notify)
+    if cfg.frames_dir:
+        shutil.copytree(seq.store.directory, cfg.frames_dir, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("*.json", ".*"))
-    full = {**record, **preset.record(), "frames": loop.output_count(rendered, mode, fade),
+    full = {**seq.record, **preset.record(), "frames": loop.output_count(rendered, mode, fade),
             "rendered_frames": rendered, "fps": fps, "size": [w, h], "resumed_frames": resumed,
             "device": device.describe(),
             "loop": {"mode": mode, "fade_frames": fade if mode == "crossfade" else 0,
@@ -208,5 +180,5 @@ def _render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path],
     for path in outputs:
         extra = {"gif_fit": shrunk[str(path)]} if str(path) in shrunk else {}
         write_sidecar(path, {**full, **extra, "output": str(path)})
-    scheduler.store.remove()
+    seq.store.remove()
     return outputs

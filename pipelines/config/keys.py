@@ -1,0 +1,145 @@
+"""Every key a preset may set, per pipeline: type, range, default and a line of help.
+
+The tables are data, importable without TensorFlow or any pipeline module, so a preset is
+validated (and `list` answers) before anything heavy loads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.config.keyframes import INTERPOLATIONS
+from pipelines.config.schema import Field, Schema
+from render.encode import GIF_DITHERS, GIF_PALETTES, X264_PRESETS
+from render.models import MODELS
+from render.options import SMOOTHING
+
+# schedulable dream settings, with the bounds every keyframe must respect
+DREAM_BOUNDS: dict[str, dict[str, float]] = {
+    "steps": {"low": 1, "high": 1000}, "step_size": {"above": 0, "high": 1.0},
+    "octaves": {"low": 1, "high": 12}, "octave_scale": {"above": 1.0, "high": 4.0}}
+
+COMMON: dict[str, Any] = {
+    "pipeline": Field("str", help="which pipeline renders this preset"),
+    "description": Field("str", nullable=True, help="one line shown by `list`"),
+    "input": Field("path", nullable=True, help="input file; omitted = generated image"),
+    "output": Field("paths", nullable=True, help="output file(s); default out/<preset>.<ext>"),
+    "size": Field("size", nullable=True, help="[width, height]; omitted = input size"),
+    "seed": Field("int", 0, low=0, high=2**31 - 1, help="random seed (rolls)"),
+    "model": {
+        "name": Field("choice", "inception_v3", choices=tuple(MODELS), help="network"),
+        "layers": Field("any", nullable=True, help="layer objective; omitted = model default"),
+        "weights": Field("str", "imagenet", nullable=True,
+                         help="imagenet, none (random) or a weights file"),
+    },
+    "dream": {
+        "steps": Field("int", 10, low=1, high=1000, help="ascent steps per octave"),
+        "step_size": Field("float", 0.01, above=0, high=1.0, help="step per unit-RMS gradient"),
+        "octaves": Field("int", 4, low=1, high=12, help="octave count"),
+        "octave_scale": Field("float", 1.4, above=1.0, high=4.0, help="size ratio of octaves"),
+        "tile": Field("int", None, low=64, high=8192, nullable=True,
+                      help="gradient tile size (px); omitted = 512 on a CPU, 1024 on a GPU"),
+        "smoothing": Field("choice", None, choices=(None, *SMOOTHING), nullable=True,
+                           help="gradient smoothing; omitted = model default"),
+    },
+}
+
+LOOP_MODES = ("none", "crossfade", "pingpong")
+
+SEQUENCE: dict[str, Any] = {
+    "frames": Field("int", 48, low=1, high=100_000, help="number of frames"),
+    "fps": Field("float", 24.0, above=0, high=240, help="frames per second"),
+    "interpolation": Field("choice", "linear", choices=INTERPOLATIONS,
+                           help="between keyframes: linear or smooth (monotone cubic)"),
+    "frames_dir": Field("path", nullable=True, help="also keep every frame as PNG here"),
+    "dream": {
+        **{k: Field("schedule", d, **b) for (k, b), d in zip(
+            DREAM_BOUNDS.items(), (4, 0.015, 2, 1.4), strict=True)},
+        "cadence": Field("int", 1, low=1, high=100,
+                         help="dream every k-th frame; the frames between are only carried"),
+        "first_frame": {
+            "steps": Field("int", None, low=1, high=1000, nullable=True),
+            "octaves": Field("int", None, low=1, high=12, nullable=True),
+            "step_size": Field("float", None, above=0, high=1.0, nullable=True),
+        },
+    },
+    "encode": {
+        "crf": Field("int", 18, low=0, high=51, help="H.264 quality (lower = better)"),
+        "preset": Field("choice", "medium", choices=tuple(X264_PRESETS)),
+    },
+    "gif": {
+        "dither": Field("str", "bayer:3", help=f"one of {', '.join(GIF_DITHERS)}"),
+        "colors": Field("int", 256, low=2, high=256),
+        "palette": Field("choice", "clip", choices=GIF_PALETTES,
+                         help="one palette for the clip, or one per frame"),
+        "loop_count": Field("int", 0, low=-1, high=65535, help="0 = loop forever"),
+        "max_mb": Field("float", None, above=0, high=10_000, nullable=True,
+                        help="size cap: shrink scale, then fps, then colours to fit"),
+    },
+    "loop": {
+        "mode": Field("choice", "none", choices=LOOP_MODES,
+                      help="none, crossfade (the end flows into the start) or pingpong"),
+        "frames": Field("int", 12, low=1, high=10_000, help="cross-fade length in frames"),
+    },
+}
+
+ZOOM: dict[str, Any] = {
+    **SEQUENCE,
+    "motion": {
+        "zoom": Field("schedule", 1.03, above=0, high=10, help="scale per frame (>1 zooms in)"),
+        "angle": Field("schedule", 0.0, low=-180, high=180, help="degrees per frame"),
+        "translate_x": Field("schedule", 0.0, low=-10_000, high=10_000, help="px per frame"),
+        "translate_y": Field("schedule", 0.0, low=-10_000, high=10_000, help="px per frame"),
+    },
+}
+
+# dis/farneback: carry the dream along the flow; static: carry it without moving it;
+# none: dream every frame independently (each with the dream.first_frame settings)
+FLOW_CHOICES = ("dis", "farneback", "static", "none")
+CARRY_MODES = ("full", "residual")
+
+VIDEO: dict[str, Any] = {
+    **{k: v for k, v in SEQUENCE.items() if k not in ("frames", "fps")},
+    "frames": Field("int", None, low=2, high=100_000, nullable=True,
+                    help="at most this many frames; omitted = the whole range"),
+    "fps": Field("float", None, above=0, high=240, nullable=True,
+                 help="output frame rate; omitted = the source's"),
+    "start": Field("float", 0.0, low=0, high=1e7, help="seconds into the input"),
+    "end": Field("float", None, above=0, high=1e7, nullable=True,
+                 help="seconds into the input; omitted = to its end"),
+    "max_size": Field("size", [640, 360], nullable=True,
+                      help="fit inside [width, height], keeping the aspect ratio"),
+    "audio": Field("choice", "source", choices=("source", "none"),
+                   help="keep the input's audio in the MP4, or drop it"),
+    "flow": {
+        "method": Field("choice", "dis", choices=FLOW_CHOICES, help="optical flow on the source"),
+        "mode": Field("choice", "full", choices=CARRY_MODES,
+                      help="carry the whole dreamed frame, or only what the dream added"),
+        "blend": Field("float", 0.8, low=0, high=1,
+                       help="weight of the carried dream against the fresh source frame"),
+        "consistency": Field("bool", True,
+                             help="take the source frame where the flow is unreliable"),
+    },
+    "color": {
+        "coherence": Field("bool", True, help="match colours to the first dreamed frame (LAB)"),
+    },
+}
+
+LAYERS: dict[str, Any] = {
+    "gallery": {
+        "columns": Field("int", 0, low=0, high=64, help="tiles per row; 0 = square-ish grid"),
+        "label": Field("bool", True, help="write the layer name on each tile"),
+    },
+}
+
+# pipeline name -> its keys beyond COMMON (sections named in both are merged)
+PIPELINE_KEYS: dict[str, Schema] = {"still": {}, "layers": LAYERS, "zoom": ZOOM, "video": VIDEO}
+
+
+def schema_for(pipeline: str) -> dict[str, Any]:
+    """COMMON plus the pipeline's own keys."""
+    extra = PIPELINE_KEYS[pipeline]
+    schema = {**COMMON, **{k: v for k, v in extra.items() if k not in ("model", "dream")}}
+    for section in ("model", "dream"):
+        schema[section] = {**COMMON[section], **extra.get(section, {})}
+    return schema

@@ -1,0 +1,264 @@
+"""Typed settings: a validated preset turned into small frozen dataclasses, with keyframe
+schedules parsed and cross-key checks done, so pipelines read attributes, never string keys.
+
+`build` runs once, at the edge (presets.load), before any output lock or work directory exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import keyframes
+from pipelines.config.keyframes import Schedule
+from pipelines.config.keys import DREAM_BOUNDS, ZOOM
+from render.encode import gif_dither_option
+from render.errors import ConfigError, UserError
+from render.models import MODELS, LayerTerm, parse_layers
+
+MOTION_KEYS = ("zoom", "angle", "translate_x", "translate_y")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network and its objective. `layers`: None = the model's default, "all", or terms
+    (frame-0 weights); `weight_schedules` maps a layer to its keyframed weight."""
+
+    name: str
+    layers: tuple[LayerTerm, ...] | str | None
+    weights: str | None
+    weight_schedules: Mapping[str, Schedule] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FirstFrame:
+    """Frame 0's own dream settings (None = the per-frame value)."""
+
+    steps: int | None = None
+    octaves: int | None = None
+    step_size: float | None = None
+
+
+@dataclass(frozen=True)
+class DreamConfig:
+    """Gradient-ascent settings; the numeric ones may be keyframed (constant for a still)."""
+
+    steps: Schedule
+    step_size: Schedule
+    octaves: Schedule
+    octave_scale: Schedule
+    tile: int | None = None  # None = the device's default
+    smoothing: str | None = None  # None = the model's default
+    cadence: int = 1
+    first_frame: FirstFrame = FirstFrame()
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    """Affine camera motion per frame (zoom sequences)."""
+
+    zoom: Schedule
+    angle: Schedule
+    translate_x: Schedule
+    translate_y: Schedule
+
+    def at(self, t: int) -> tuple[float, float, float, float]:
+        """(zoom, angle, translate_x, translate_y) at frame t."""
+        return tuple(getattr(self, k).at(t) for k in MOTION_KEYS)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    crf: int = 18
+    preset: str = "medium"
+
+
+@dataclass(frozen=True)
+class GifConfig:
+    dither: str = "bayer:3"
+    colors: int = 256
+    palette: str = "clip"
+    loop_count: int = 0
+    max_mb: float | None = None
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    mode: str = "none"
+    frames: int = 12
+
+
+@dataclass(frozen=True)
+class SequenceConfig:
+    """What every frame sequence (zoom, video) shares. `frames`/`fps` may be None for a video
+    (the source decides)."""
+
+    frames: int | None
+    fps: float | None
+    interpolation: str
+    frames_dir: Path | None
+    encode: EncodeConfig
+    gif: GifConfig
+    loop: LoopConfig
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    method: str = "dis"
+    mode: str = "full"
+    blend: float = 0.8
+    consistency: bool = True
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    """Which part of the source, at what size, and how the dream is carried along it."""
+
+    start: float
+    end: float | None
+    max_size: tuple[int, int] | None
+    audio: str
+    flow: FlowConfig
+    color_coherence: bool
+
+
+@dataclass(frozen=True)
+class GalleryConfig:
+    columns: int = 0
+    label: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One render, fully resolved. Sections a pipeline does not have are None."""
+
+    pipeline: str
+    description: str | None
+    input: Path | None
+    output: tuple[Path, ...] | None  # None = out/<preset>.<ext>
+    size: tuple[int, int] | None
+    seed: int
+    model: ModelConfig
+    dream: DreamConfig
+    sequence: SequenceConfig | None = None
+    motion: MotionConfig | None = None
+    video: VideoConfig | None = None
+    gallery: GalleryConfig | None = None
+
+    def schedules(self) -> Iterator[tuple[str, Schedule]]:
+        """(dotted key, schedule) of every keyframed value."""
+        for key in DREAM_BOUNDS:
+            yield f"dream.{key}", getattr(self.dream, key)
+        if self.motion is not None:
+            for key in MOTION_KEYS:
+                yield f"motion.{key}", getattr(self.motion, key)
+        for name, sched in self.model.weight_schedules.items():
+            yield f"model.layers.{name}", sched
+
+    def check_keyframes(self, frames: int) -> None:
+        """Every keyframe falls inside a clip of `frames` frames."""
+        for key, sched in self.schedules():
+            keyframes.check(key, sched, frames)
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value).expanduser() if value else None
+
+
+def _size(value: list[int] | None) -> tuple[int, int] | None:
+    return (int(value[0]), int(value[1])) if value else None
+
+
+def _model(cfg: Mapping[str, Any], interpolation: str, sequence: bool) -> ModelConfig:
+    """Layer names checked against the model; keyframed weights split off (sequences)."""
+    model, layers = cfg["model"], cfg["model"]["layers"]
+    scheds: dict[str, Schedule] = {}
+    if isinstance(layers, Mapping) and sequence:
+        plain = {}
+        for name, value in layers.items():
+            weight = value.get("weight", 1.0) if isinstance(value, Mapping) else value
+            if isinstance(weight, str):
+                key = f"model.layers.{name}"
+                scheds[name] = keyframes.parse(key, weight, interpolation)
+                weight = scheds[name].at(0)
+            plain[name] = {**value, "weight": weight} if isinstance(value, Mapping) else weight
+        layers = plain
+    terms: tuple[LayerTerm, ...] | str | None = layers
+    if layers is not None:
+        try:
+            parsed = parse_layers(MODELS[model["name"]], layers)
+        except ConfigError:
+            raise
+        except UserError as exc:
+            raise ConfigError("model.layers", str(exc)) from None
+        terms = "all" if layers == "all" else parsed
+    weights = model["weights"]
+    if (weights is not None and str(weights).lower() not in ("imagenet", "none")
+            and not Path(weights).expanduser().is_file()):
+        raise ConfigError("model.weights",
+                          f"model.weights: file {weights} not found (or use imagenet, none)")
+    return ModelConfig(model["name"], terms, weights, scheds)
+
+
+def _dream(cfg: Mapping[str, Any], interpolation: str) -> DreamConfig:
+    dream = cfg["dream"]
+    scheds = {key: keyframes.check(f"dream.{key}", keyframes.parse(
+        f"dream.{key}", dream[key], interpolation), None, **bounds)
+        for key, bounds in DREAM_BOUNDS.items()}
+    first = dream.get("first_frame") or {}
+    return DreamConfig(**scheds, tile=dream["tile"], smoothing=dream["smoothing"],
+                       cadence=dream.get("cadence", 1),
+                       first_frame=FirstFrame(first.get("steps"), first.get("octaves"),
+                                              first.get("step_size")))
+
+
+def _sequence(cfg: Mapping[str, Any]) -> SequenceConfig:
+    gif = cfg["gif"]
+    try:
+        gif_dither_option(gif["dither"])
+    except UserError as exc:
+        raise ConfigError("gif.dither", f"gif.dither: {exc}") from None
+    return SequenceConfig(
+        cfg["frames"], cfg["fps"], cfg["interpolation"], _path(cfg["frames_dir"]),
+        EncodeConfig(**cfg["encode"]), GifConfig(**gif), LoopConfig(**cfg["loop"]))
+
+
+def _motion(cfg: Mapping[str, Any], interpolation: str) -> MotionConfig:
+    bounds = ZOOM["motion"]
+    return MotionConfig(**{k: keyframes.check(
+        f"motion.{k}", keyframes.parse(f"motion.{k}", cfg["motion"][k], interpolation),
+        None, low=bounds[k].low, above=bounds[k].above, high=bounds[k].high)
+        for k in MOTION_KEYS})
+
+
+def _video(cfg: Mapping[str, Any]) -> VideoConfig:
+    start, end = cfg["start"], cfg["end"]
+    if end is not None and end <= start:
+        raise ConfigError("end", f"end: must be after start ({start:g} s), got {end:g}")
+    flow = FlowConfig(**cfg["flow"])
+    if flow.method == "none" and cfg["dream"]["cadence"] > 1:
+        raise ConfigError("dream.cadence", "dream.cadence: needs a flow.method that carries "
+                          "the dream (dis, farneback, static); with none every frame is dreamed")
+    return VideoConfig(start, end, _size(cfg["max_size"]), cfg["audio"], flow,
+                       cfg["color"]["coherence"])
+
+
+def build(cfg: Mapping[str, Any]) -> Settings:
+    """Typed settings from a validated preset (see pipelines.config.schema.validate)."""
+    pipeline = cfg["pipeline"]
+    sequence = pipeline in ("zoom", "video")
+    interpolation = cfg.get("interpolation", "linear")
+    settings = Settings(
+        pipeline=pipeline, description=cfg.get("description"), input=_path(cfg["input"]),
+        output=tuple(Path(p).expanduser() for p in cfg["output"]) if cfg["output"] else None,
+        size=_size(cfg["size"]), seed=cfg["seed"],
+        model=_model(cfg, interpolation, sequence), dream=_dream(cfg, interpolation),
+        sequence=_sequence(cfg) if sequence else None,
+        motion=_motion(cfg, interpolation) if pipeline == "zoom" else None,
+        video=_video(cfg) if pipeline == "video" else None,
+        gallery=GalleryConfig(**cfg["gallery"]) if pipeline == "layers" else None)
+    if pipeline == "zoom":
+        settings.check_keyframes(cfg["frames"])
+    return settings

@@ -1,0 +1,42 @@
+"""The per-frame dream plan of a sequence: keyframed dream settings and layer weights,
+resolved to the engine settings of frame t. Shared by every sequence pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pipelines.config.settings import DreamConfig, ModelConfig
+from pipelines.sequence.scheduler import FramePlan
+from render.device import default_tile
+from render.engine import DreamSettings
+from render.models import LayerTerm
+
+Plan = Callable[[int], FramePlan]
+
+
+def make_plan(dream: DreamConfig, model: ModelConfig, objective: tuple[LayerTerm, ...], *,
+              every_frame_first: bool = False) -> Plan:
+    """FramePlan for frame t. Frame 0 (every frame, with `every_frame_first`) takes the
+    `dream.first_frame` settings where they are given; with `dream.cadence` k, only every
+    k-th frame is dreamed. Layers with keyframed weights (`model.weight_schedules`) are
+    re-weighted per frame; the others keep their weight in `objective`."""
+    first = dream.first_frame
+    tile = dream.tile or default_tile()
+    scheds = model.weight_schedules
+
+    def plan(t: int) -> FramePlan:
+        steps = round(dream.steps.at(t))
+        octaves = round(dream.octaves.at(t))
+        step_size = dream.step_size.at(t)
+        if t == 0 or every_frame_first:
+            steps = first.steps or steps
+            octaves = first.octaves or octaves
+            step_size = first.step_size or step_size
+        settings = DreamSettings(octaves, dream.octave_scale.at(t), steps, step_size, tile)
+        weights = None
+        if scheds:
+            weights = [scheds[term.layer].at(t) if term.layer in scheds else term.weight
+                       for term in objective]
+        return FramePlan(settings, weights, dream=t % dream.cadence == 0)
+
+    return plan
