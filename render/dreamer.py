@@ -18,8 +18,9 @@ class Dreamer:
     """A model, an objective and dream settings, ready to dream any number of images.
 
     `layers=None` and `smoothing=None` pick the model's defaults, `tile=None` the device's.
-    `weights` is "imagenet" (offline fallback to efficientnet_lite0, with a notice),
-    None/"none" for random initialisation, or a weights file.
+    `weights` is "imagenet" (offline: weights packaged for the same model family, else a
+    fallback to efficientnet_lite0 with a notice), None/"none" for random initialisation, or a
+    weights file.
     """
 
     def __init__(self, model: str = "inception_v3", layers: Any = None, octaves: int = 4,
@@ -32,7 +33,7 @@ class Dreamer:
         self.settings = DreamSettings(octaves, octave_scale, steps, step_size,
                                       tile or default_tile())
         self.seed = seed
-        self.engine = DreamEngine(self.loaded.network, spec.preprocess, self.objective,
+        self.engine = DreamEngine(self.loaded.network, self.loaded.preprocess, self.objective,
                                   smoothing or spec.smoothing, spec.min_size)
 
     @property

