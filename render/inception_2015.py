@@ -98,8 +98,9 @@ def archive_path() -> Path | None:
 
 
 def packaged_available() -> bool:
-    """Whether the 2015 weights can be had offline: converted in the cache, or the package."""
-    return archive_path() is not None or read_cache(cache_dir() / CACHE_FILENAME) is not None
+    """Whether the 2015 weights can be had offline: the package, or an earlier conversion in the
+    cache (a damaged cache then fails to build with a UserError, and models.py falls back)."""
+    return archive_path() is not None or (cache_dir() / CACHE_FILENAME).is_file()
 
 
 # --- the graph ---
