@@ -20,33 +20,29 @@ Design choices:
   at the effective rate. The palette is built in the same process (split/palettegen/
   paletteuse), which means ffmpeg holds every frame in memory until the end: fine for
   GIF-sized clips, not for long high-resolution ones (use MP4 for those).
-* ffmpeg's stderr goes to an anonymous temp file (never a pipe), so it cannot fill up and
-  deadlock the frame writer. On failure the first error line becomes the one-line
-  ``UserError`` message (the first line is the cause; later lines are ffmpeg's cascade such
-  as "Nothing was written into output file"), and the full stderr is chained as the cause.
+* ffmpeg runs through ``render.ffmpeg`` (stderr in a temp file, never a pipe, so it cannot
+  fill up and deadlock the frame writer). On failure its first error line becomes the
+  one-line ``UserError`` message (``ffmpeg.stderr_reason``), and the full stderr is chained
+  as the cause.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 import numbers
 import os
 import pathlib
 import re
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from types import TracebackType
-from typing import IO
 
-import imageio_ffmpeg
 import numpy as np
 
+from render import ffmpeg
 from render.errors import UserError
 
 __all__ = ["AudioTrack", "FrameEncoder", "fps_fraction", "gif_timing", "output_kind"]
@@ -118,13 +114,6 @@ def _temp_path(path: pathlib.Path) -> pathlib.Path:
     return path.with_name(f".{path.stem}.part-{os.getpid()}-{next(_temp_counter)}{path.suffix}")
 
 
-def _ffmpeg_exe() -> str:
-    try:
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except RuntimeError as exc:
-        raise UserError(f"ffmpeg not found: {exc}") from exc
-
-
 def _gif_dither_option(dither: str) -> str:
     """Map ``sierra2_4a``/``floyd_steinberg``/``none``/``bayer``/``bayer:N`` to paletteuse args."""
     if dither in ("sierra2_4a", "floyd_steinberg", "none", "bayer"):
@@ -190,20 +179,7 @@ class FrameEncoder:
         except OSError as exc:
             raise UserError(f"{self._path}: cannot create output directory: {exc}") from exc
         self._temp = _temp_path(self._path)
-        cmd = [_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostats", "-y",
-               *args, os.fspath(self._temp)]
-        # Lives as long as the encoder; closed by close()/abort().
-        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
-        try:
-            # New session: Ctrl-C reaches only Python, which then aborts ffmpeg itself,
-            # instead of ffmpeg finishing a truncated file on its own SIGINT.
-            self._proc = subprocess.Popen(
-                cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            self._stderr.close()
-            raise UserError(f"cannot start ffmpeg ({cmd[0]}): {exc}") from exc
+        self._ffmpeg = ffmpeg.Run([*args, os.fspath(self._temp)], pipe_stdin=True)
 
     def _raw_input(self, rate: Fraction) -> list[str]:
         return ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self._width}x{self._height}",
@@ -291,9 +267,8 @@ class FrameEncoder:
         if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.shape != expected:
             got = (getattr(frame, "dtype", type(frame).__name__), getattr(frame, "shape", None))
             raise ValueError(f"expected a uint8 array of shape {expected}, got {got}")
-        assert self._proc.stdin is not None
         try:
-            self._proc.stdin.write(memoryview(np.ascontiguousarray(frame)).cast("B"))
+            self._ffmpeg.stdin.write(memoryview(np.ascontiguousarray(frame)).cast("B"))
         except OSError:  # ffmpeg died (bad output, disk full): report its reason instead
             self._fail()
         self._frames += 1
@@ -307,10 +282,7 @@ class FrameEncoder:
         try:  # any failure or interrupt (Ctrl-C while ffmpeg finishes) must not leave a temp
             if self._frames == 0:
                 raise RuntimeError(f"{self._path}: no frames were written; nothing to encode")
-            assert self._proc.stdin is not None
-            with contextlib.suppress(OSError):  # ffmpeg already exited; its exit code tells why
-                self._proc.stdin.close()
-            if self._proc.wait() != 0:
+            if self._ffmpeg.wait() != 0:
                 self._fail()
             try:
                 os.replace(self._temp, self._path)
@@ -319,7 +291,7 @@ class FrameEncoder:
         except BaseException:
             self.abort()
             raise
-        self._stderr.close()
+        self._ffmpeg.stop()
         self._state = "closed"
         return self._path
 
@@ -330,26 +302,14 @@ class FrameEncoder:
 
     def _cleanup(self) -> None:
         self._state = "aborted"
-        if self._proc.poll() is None:
-            self._proc.kill()
-        self._proc.wait()
-        if self._proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                self._proc.stdin.close()
+        self._ffmpeg.stop()
         self._temp.unlink(missing_ok=True)
-        self._stderr.close()
 
     def _fail(self) -> None:
         """Clean up after ffmpeg exited with an error and raise a one-line UserError."""
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._proc.wait(timeout=10)  # it is exiting; let it finish writing stderr
-        self._stderr.seek(0)
-        text = self._stderr.read().decode("utf-8", "replace")
-        rc = self._proc.returncode
+        rc, text = self._ffmpeg.failure()
         self._cleanup()
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-        # Drop ffmpeg's "[component @ 0x...] " prefix; it means nothing to users.
-        reason = re.sub(r"^(\[[^\]]*\]\s*)+", "", lines[0]) if lines else "no error message"
+        reason = ffmpeg.stderr_reason(text, errors_only=True) or "no error message"
         reason = reason.replace(os.fspath(self._temp), os.fspath(self._path))  # hide temp name
         raise UserError(
             f"{self._path}: ffmpeg failed (exit code {rc}): {reason}"

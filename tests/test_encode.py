@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from media_probe import read_gif_info, read_mp4  # noqa: E402  (tests/ is on sys.path)
 
-from render import encode
+from render import encode, ffmpeg
 from render.encode import FrameEncoder, gif_timing, output_kind
 from render.errors import UserError
 
@@ -390,7 +390,7 @@ def test_ffmpeg_dying_midstream_is_user_error(
         "later cascade line\\n')\nsys.exit(1)\n"
     )
     fake.chmod(0o755)
-    monkeypatch.setattr(encode, "_ffmpeg_exe", lambda: str(fake))
+    monkeypatch.setattr(ffmpeg, "exe", lambda: str(fake))
     out_dir = tmp_path / "out"
     with pytest.raises(UserError) as info, FrameEncoder(out_dir / "c.mp4", (64, 64), 10) as enc:
         for _ in range(200):  # far more than a pipe buffer: write() sees the broken pipe
