@@ -277,11 +277,6 @@ class FrameEncoder:
         return [*self._raw_input(self._rate), "-filter_complex", graph,
                 "-map", "[out]", "-loop", str(loop), "-f", "gif"]
 
-    @property
-    def path(self) -> pathlib.Path:
-        """Final output path (exists only after a successful :meth:`close`)."""
-        return self._path
-
     def write(self, frame: np.ndarray) -> None:
         """Send one uint8 (H, W, 3) RGB frame to ffmpeg."""
         if self._state != "open":
