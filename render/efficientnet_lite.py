@@ -49,8 +49,8 @@ NUM_CLASSES = 1000
 NUM_BLOCKS = sum(s[0] for s in STAGES)
 BN_EPSILON = 1e-3  # lukemelas/TF EfficientNet value; 1e-5 scores slightly worse on photos
 
-#: Dreamable layer names, shallow to deep.
-BLOCK_NAMES: tuple[str, ...] = ("stem", *(f"block{i}" for i in range(1, NUM_BLOCKS + 1)), "head")
+#: Dreamable layer names, shallow to deep: the stem, each block's output and the head.
+LAYERS: tuple[str, ...] = ("stem", *(f"block{i}" for i in range(1, NUM_BLOCKS + 1)), "head")
 
 CACHE_ENV = "DREAMREEL_CACHE"
 # Bump the version whenever the conversion changes, so stale caches are never reused.

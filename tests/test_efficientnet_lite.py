@@ -102,8 +102,10 @@ def test_any_size_and_named_blocks() -> None:
     assert model(x).shape == (2, 4, 5, 1280)  # ceil(97 / 32), ceil(131 / 32)
     names = {layer.name for layer in model.layers}
     assert {f"block{i}" for i in range(1, 17)} <= names
-    assert set(enl.BLOCK_NAMES) <= names
-    assert enl.BLOCK_NAMES[0] == "stem" and enl.BLOCK_NAMES[-1] == "head"
+    assert set(enl.LAYERS) <= names
+    assert enl.LAYERS[0] == "stem" and enl.LAYERS[-1] == "head"
+    in_graph_order = [layer.name for layer in model.layers if layer.name in enl.LAYERS]
+    assert in_graph_order == list(enl.LAYERS)  # shallow to deep, each once
     assert "logits" not in names
     assert model.get_layer("block16").output.shape[-1] == 320
     assert model.get_layer("block2").output.shape[-1] == 24
