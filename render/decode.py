@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
+from render import ffmpeg
 from render.encode import fps_fraction
 from render.errors import UserError
 from render.media import check_readable_file
@@ -43,24 +43,16 @@ def ffmpeg_path(path: Path) -> str:
     return os.fspath(path.absolute())
 
 
-# ffmpeg's closing lines, which say that it failed but not why
-_NOT_A_REASON = ("Conversion failed", "Nothing was written", "Error opening output file",
-                 "Terminating thread", "Press [q]", "frame=", "built with", "lib",
-                 "configuration:", "Input #", "Stream", "Could not")
+def _why(exc: BaseException) -> str:
+    """What ffmpeg says is wrong, from imageio-ffmpeg's error (which holds its stderr), as
+    " (reason)" to append to a message; "" when it says nothing useful."""
+    reason = ffmpeg.stderr_reason(str(exc))
+    return f" ({reason})" if reason else ""
 
 
 def _not_a_video(path: Path, exc: BaseException) -> UserError:
-    """A one-line UserError with the first line of ffmpeg's output that says what is wrong."""
-    reason = ""
-    for line in str(exc).splitlines():
-        line = re.sub(r"^(\[[^\]]*\]\s*)+", "", line).strip()  # "[h264 @ 0x...] "
-        line = re.sub(r"^.*error code: -?\d+ \((.*)\)$", r"\1", line)
-        if (line and not line.startswith(_NOT_A_REASON) and len(line) < 120 and "=" not in line
-                and re.search(r"invalid|error|not found|partial|corrupt|truncat|unsupported|"
-                              r"no such|denied|EOF", line, re.I)):
-            reason = line
-            break
-    return UserError(f"{path}: not a video ffmpeg can read" + (f" ({reason})" if reason else ""))
+    """A one-line UserError with the line of ffmpeg's output that says what is wrong."""
+    return UserError(f"{path}: not a video ffmpeg can read{_why(exc)}")
 
 
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
@@ -118,8 +110,7 @@ def read_frames(info: VideoInfo, fps: float, size: tuple[int, int], start: float
         for raw in reader:
             yield np.frombuffer(raw, np.uint8).reshape(h, w, 3)
     except RuntimeError as exc:  # ffmpeg stopped mid-frame: a truncated or broken file
-        why = str(_not_a_video(info.path, exc)).partition(" can read")[2]
-        raise UserError(f"{info.path}: video is damaged{why}") from None
+        raise UserError(f"{info.path}: video is damaged{_why(exc)}") from None
     finally:
         reader.close()
 

@@ -46,8 +46,8 @@ NUM_CLASSES = 1000
 NUM_BLOCKS = sum(s[0] for s in STAGES)
 BN_EPSILON = 1e-3  # lukemelas/TF EfficientNet value; 1e-5 scores slightly worse on photos
 
-#: Dreamable layer names, shallow to deep.
-BLOCK_NAMES: tuple[str, ...] = ("stem", *(f"block{i}" for i in range(1, NUM_BLOCKS + 1)), "head")
+#: Dreamable layer names, shallow to deep: the stem, each block's output and the head.
+LAYERS: tuple[str, ...] = ("stem", *(f"block{i}" for i in range(1, NUM_BLOCKS + 1)), "head")
 
 # Bump the version whenever the conversion changes, so stale caches are never reused.
 CACHE_FILENAME = "efficientnet_lite0.keras-v1.npz"
@@ -64,11 +64,6 @@ def preprocess(x: Any) -> Any:
     return (x - 127.0) / 128.0
 
 
-def deprocess(x: Any) -> Any:
-    """Inverse of ``preprocess``: network input back to RGB in [0, 255] (not clipped)."""
-    return x * 128.0 + 127.0
-
-
 def _block_specs() -> Iterator[tuple[int, int, int, int, int, int]]:
     """Yield (block number 1-based, in channels, out channels, kernel, stride, expand ratio)."""
     number, channels = 0, STEM_CHANNELS
@@ -79,26 +74,19 @@ def _block_specs() -> Iterator[tuple[int, int, int, int, int, int]]:
             channels = out
 
 
-def _conv(x: Any, filters: int, kernel: int, stride: int, name: str, symmetric_pad: bool) -> Any:
-    """Bias-free conv (BN follows); TF "same" padding unless the symmetric variant is asked for."""
-    if stride > 1 and symmetric_pad:
-        x = keras.layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
-        return keras.layers.Conv2D(filters, kernel, stride, "valid", use_bias=False, name=name)(x)
+def _conv(x: Any, filters: int, kernel: int, stride: int, name: str) -> Any:
+    """Bias-free conv (BN follows) with TF "same" padding."""
     return keras.layers.Conv2D(filters, kernel, stride, "same", use_bias=False, name=name)(x)
 
 
-def _dwconv(x: Any, kernel: int, stride: int, name: str, symmetric_pad: bool) -> Any:
-    """Bias-free depthwise conv, padded like ``_conv``."""
-    padding = "same"
-    if stride > 1 and symmetric_pad:
-        x = keras.layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
-        padding = "valid"
-    return keras.layers.DepthwiseConv2D(kernel, stride, padding, use_bias=False, name=name)(x)
+def _dwconv(x: Any, kernel: int, stride: int, name: str) -> Any:
+    """Bias-free depthwise conv with TF "same" padding."""
+    return keras.layers.DepthwiseConv2D(kernel, stride, "same", use_bias=False, name=name)(x)
 
 
-def _bn(x: Any, name: str, epsilon: float) -> Any:
+def _bn(x: Any, name: str) -> Any:
     """BatchNorm; momentum 0.99 is Keras' counterpart of PyTorch's 0.01 (only matters to train)."""
-    return keras.layers.BatchNormalization(epsilon=epsilon, momentum=0.99, name=name)(x)
+    return keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=0.99, name=name)(x)
 
 
 def _relu6(x: Any, name: str) -> Any:
@@ -106,41 +94,34 @@ def _relu6(x: Any, name: str) -> Any:
     return keras.layers.ReLU(max_value=6.0, name=name)(x)
 
 
-def _build(
-    include_top: bool, symmetric_pad: bool = False, bn_epsilon: float = BN_EPSILON
-) -> keras.Model:
-    """Build the graph; the padding/epsilon knobs exist only to re-verify the chosen variant."""
-    inputs = keras.Input(shape=(None, None, 3), dtype="float32", name="image")
-    x = _conv(inputs, STEM_CHANNELS, 3, 2, "stem_conv", symmetric_pad)
-    x = _relu6(_bn(x, "stem_bn", bn_epsilon), "stem")
-    for n, c_in, c_out, kernel, stride, expand in _block_specs():
-        p = f"block{n}"
-        h = x
-        if expand != 1:
-            h = _conv(h, c_in * expand, 1, 1, f"{p}_expand_conv", symmetric_pad)
-            h = _relu6(_bn(h, f"{p}_expand_bn", bn_epsilon), f"{p}_expand_relu")
-        h = _dwconv(h, kernel, stride, f"{p}_dwconv", symmetric_pad)
-        h = _relu6(_bn(h, f"{p}_dw_bn", bn_epsilon), f"{p}_dw_relu")
-        h = _conv(h, c_out, 1, 1, f"{p}_project_conv", symmetric_pad)
-        h = _bn(h, f"{p}_project_bn", bn_epsilon)
-        if stride == 1 and c_in == c_out:
-            x = keras.layers.Add(name=p)([x, h])
-        else:
-            x = keras.layers.Identity(name=p)(h)
-    x = _conv(x, HEAD_CHANNELS, 1, 1, "head_conv", symmetric_pad)
-    x = _relu6(_bn(x, "head_bn", bn_epsilon), "head")
-    if include_top:
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = keras.layers.Dense(NUM_CLASSES, name="logits")(x)
-    return keras.Model(inputs, x, name="efficientnet_lite0")
-
-
 def build_efficientnet_lite0(include_top: bool = True) -> keras.Model:
     """EfficientNet-Lite0 with random weights; input (None, None, 3) float32, already preprocessed.
 
     With ``include_top`` the output is the 1000 ImageNet logits, else the ``head`` activation.
     """
-    return _build(include_top)
+    inputs = keras.Input(shape=(None, None, 3), dtype="float32", name="image")
+    x = _conv(inputs, STEM_CHANNELS, 3, 2, "stem_conv")
+    x = _relu6(_bn(x, "stem_bn"), "stem")
+    for n, c_in, c_out, kernel, stride, expand in _block_specs():
+        p = f"block{n}"
+        h = x
+        if expand != 1:
+            h = _conv(h, c_in * expand, 1, 1, f"{p}_expand_conv")
+            h = _relu6(_bn(h, f"{p}_expand_bn"), f"{p}_expand_relu")
+        h = _dwconv(h, kernel, stride, f"{p}_dwconv")
+        h = _relu6(_bn(h, f"{p}_dw_bn"), f"{p}_dw_relu")
+        h = _conv(h, c_out, 1, 1, f"{p}_project_conv")
+        h = _bn(h, f"{p}_project_bn")
+        if stride == 1 and c_in == c_out:
+            x = keras.layers.Add(name=p)([x, h])
+        else:
+            x = keras.layers.Identity(name=p)(h)
+    x = _conv(x, HEAD_CHANNELS, 1, 1, "head_conv")
+    x = _relu6(_bn(x, "head_bn"), "head")
+    if include_top:
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = keras.layers.Dense(NUM_CLASSES, name="logits")(x)
+    return keras.Model(inputs, x, name="efficientnet_lite0")
 
 
 def _weight_map() -> dict[str, list[tuple[str, str]]]:

@@ -287,7 +287,9 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write bytes so that `path` holds either the old content or all of the new, never a part."""
+    """Write bytes so that `path` holds either the old content or all of the new, never a part
+    (the one atomic writer: a temp file in the same directory, then ``os.replace``). The temp
+    file is removed on any failure, Ctrl-C included; an OSError becomes a UserError."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -302,9 +304,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise UserError(f"output {path}: cannot write ({exc.strerror})") from exc
+        if isinstance(exc, OSError):
+            raise UserError(f"output {path}: cannot write ({exc.strerror})") from exc
+        raise
 
 
 def resize(image: np.ndarray, size: tuple[int, int], grow: int = cv2.INTER_CUBIC) -> np.ndarray:

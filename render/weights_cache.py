@@ -8,14 +8,17 @@ conversion changes, so a stale cache is never reused.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+
+from render.errors import UserError
+from render.media import atomic_write_bytes
 
 CACHE_ENV = "DREAMREEL_CACHE"
 
@@ -36,19 +39,8 @@ def read_cache(path: Path) -> dict[str, np.ndarray] | None:
 
 
 def write_cache(path: Path, converted: Mapping[str, np.ndarray]) -> None:
-    """Write the ``.npz`` atomically (temp file in the same directory, then ``os.replace``)."""
+    """Write the ``.npz`` atomically (render.media.atomic_write_bytes)."""
     buf = io.BytesIO()
     np.savez(buf, **converted)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(buf.getvalue())
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is an ordinary data file
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError:
-        pass  # a read-only cache location only costs a re-conversion next time
+    with contextlib.suppress(UserError):  # a read-only cache only costs a re-conversion
+        atomic_write_bytes(path, buf.getvalue())

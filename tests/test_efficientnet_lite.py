@@ -102,8 +102,10 @@ def test_any_size_and_named_blocks() -> None:
     assert model(x).shape == (2, 4, 5, 1280)  # ceil(97 / 32), ceil(131 / 32)
     names = {layer.name for layer in model.layers}
     assert {f"block{i}" for i in range(1, 17)} <= names
-    assert set(enl.BLOCK_NAMES) <= names
-    assert enl.BLOCK_NAMES[0] == "stem" and enl.BLOCK_NAMES[-1] == "head"
+    assert set(enl.LAYERS) <= names
+    assert enl.LAYERS[0] == "stem" and enl.LAYERS[-1] == "head"
+    in_graph_order = [layer.name for layer in model.layers if layer.name in enl.LAYERS]
+    assert in_graph_order == list(enl.LAYERS)  # shallow to deep, each once
     assert "logits" not in names
     assert model.get_layer("block16").output.shape[-1] == 320
     assert model.get_layer("block2").output.shape[-1] == 24
@@ -187,4 +189,12 @@ def test_load_pytorch_weights_rejects_mismatches(
 def test_preprocess_maps_0_255_to_about_plus_minus_one() -> None:
     x = np.array([0.0, 127.0, 255.0], np.float32)
     np.testing.assert_allclose(enl.preprocess(x), [-127 / 128, 0.0, 1.0])
-    np.testing.assert_allclose(enl.deprocess(enl.preprocess(x)), x)
+    np.testing.assert_allclose(enl.preprocess(x) * 128.0 + 127.0, x)  # and back
+
+
+def test_the_zoo_dreams_every_feature_layer_but_the_stem():
+    """One list of Lite0 layers: the zoo's (TF-free, for validation) is the network's own
+    feature layers after the stem, in the same order."""
+    from render.models import MODELS
+
+    assert MODELS["efficientnet_lite0"].layers == enl.LAYERS[1:]

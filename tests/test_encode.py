@@ -12,9 +12,9 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pytest
-from media_probe import read_gif_info, read_mp4  # noqa: E402  (tests/ is on sys.path)
+from media_probe import read_audio, read_gif_info, read_mp4  # noqa: E402  (tests/ is on sys.path)
 
-from render import encode
+from render import encode, ffmpeg
 from render.encode import FrameEncoder, gif_timing, output_kind
 from render.errors import UserError
 
@@ -180,6 +180,30 @@ def test_audio_is_muxed_and_trimmed_to_video(tmp_path: Path) -> None:
     assert "Audio:" not in probe(silent)
     assert duration(with_audio) == pytest.approx(1.0, abs=0.1)  # 5 s tone trimmed to 1 s
     assert imageio_ffmpeg.count_frames_and_secs(str(with_audio))[0] == 24
+
+
+@pytest.mark.parametrize(("source", "codec", "frames", "fps", "slack"), [
+    ("tone.wav", None, 30, 29.97, 0.001),  # re-encoded to AAC: cut to the sample
+    ("tone.m4a", "aac", 24, 24, 1 / 24),  # copied: cut to the packet, within a frame
+])  # fmt: skip
+def test_audio_ends_with_the_last_frame_every_time(
+    source: str, codec: str | None, frames: int, fps: float, slack: float, tmp_path: Path
+) -> None:
+    """-shortest used to end the audio 0.1-0.2 s late now and then; it is now cut to the
+    video's length, which is known once the last frame is written."""
+    audio = tmp_path / source
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi",
+         "-i", "sine=frequency=440:duration=3", str(audio)],
+        check=True,
+    )  # fmt: skip
+    length = frames / encode.fps_fraction(fps)
+    for i in range(3):
+        out = encode_frames(tmp_path / f"a{i}.mp4", [gradient(16, 16, shift=k) for k in
+                            range(frames)], fps, audio=encode.AudioTrack(audio, codec=codec))
+        assert 0 <= len(read_audio(out)) / 16000 - length <= slack
+        assert imageio_ffmpeg.count_frames_and_secs(str(out))[0] == frames
+    assert listing(tmp_path) == sorted([source, "a0.mp4", "a1.mp4", "a2.mp4"])  # no temps
 
 
 def test_short_audio_does_not_cut_the_video(tmp_path: Path) -> None:
@@ -390,7 +414,7 @@ def test_ffmpeg_dying_midstream_is_user_error(
         "later cascade line\\n')\nsys.exit(1)\n"
     )
     fake.chmod(0o755)
-    monkeypatch.setattr(encode, "_ffmpeg_exe", lambda: str(fake))
+    monkeypatch.setattr(ffmpeg, "exe", lambda: str(fake))
     out_dir = tmp_path / "out"
     with pytest.raises(UserError) as info, FrameEncoder(out_dir / "c.mp4", (64, 64), 10) as enc:
         for _ in range(200):  # far more than a pipe buffer: write() sees the broken pipe

@@ -20,7 +20,7 @@ from media_probe import read_mp4
 from pipelines.cli import main
 from pipelines.sequence.checkpoints import work_dir_for
 from pipelines.sequence.lock import lock_path, output_lock
-from render import encode
+from render import ffmpeg
 from render.media import read_image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,7 +135,7 @@ def test_failed_encode_keeps_checkpoints_and_leaves_no_output(tmp_path, capsys, 
                     "sys.stderr.write('Error writing trailer: No space left on device\\n')\n"
                     "sys.exit(1)\n")
     fake.chmod(0o755)
-    monkeypatch.setattr(encode, "_ffmpeg_exe", lambda: str(fake))
+    monkeypatch.setattr(ffmpeg, "exe", lambda: str(fake))
     out = tmp_path / "out.mp4"
     code = main(["render", "zoom", *SETTINGS, "size=[64,48]", "motion.zoom=1.02", "frames=4",
                  f"output={out}", "--quiet"])
