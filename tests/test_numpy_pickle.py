@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from render import numpy_pickle
 from render.errors import UserError
+from render.weights import numpy_pickle
 
 
 class _SystemPayload:

@@ -13,9 +13,9 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.config import presets
-from render import inception_2015
 from render.errors import UserError
 from render.media import read_image
+from render.nets import inception_2015
 
 ROOT = Path(__file__).resolve().parent.parent
 

