@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.interpolate import PchipInterpolator
 
 from render.errors import ConfigError, show
 
@@ -33,6 +32,8 @@ class Schedule:
         if len(self.frames) == 1:
             return self.values[0]
         if self.interpolation == "smooth":
+            from scipy.interpolate import PchipInterpolator  # 1 s to import: only when used
+
             x = min(max(t, self.frames[0]), self.frames[-1])
             return float(PchipInterpolator(self.frames, self.values)(x))
         return float(np.interp(t, self.frames, self.values))
