@@ -1,4 +1,4 @@
-"""Engine efficiency (shared/design.md, "Measures we use"): useful FLOPs of one gradient step
+"""Engine efficiency: useful FLOPs of one gradient step
 divided by the step time, as a fraction of this machine's dense float32 matmul FLOP/s measured
 in the same run.
 

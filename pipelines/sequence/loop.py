@@ -1,5 +1,5 @@
 """Seamless loops: how many frames to render for a loop, the order and cross-fade that turn
-rendered frames into a loop, and the seam measure of shared/design.md.
+rendered frames into a loop, and the loop seam measure (|last - first| over the median step).
 
 Crossfade: with rendered frames f_0 .. f_{T-1} and L fade frames, the loop has M = T - L frames;
 out_i = f_i for i >= L, and for i < L out_i = a_i f_{M+i} + (1 - a_i) f_i with a_i = 1 - i/L. So
