@@ -1,6 +1,6 @@
 """Stability of the video pipeline: temporal warping error E, flicker ratio and dream strength
-(defined in the README's Stability paragraph) for the default and its alternatives, on a real camera clip and
-on the generated clip.
+(defined in the README's Stability paragraph) for the default and its alternatives, on a real
+camera clip and on the generated clip.
 
     .venv/bin/python bench/stability.py [--frames 20] [--inputs real generated]
 
