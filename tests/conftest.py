@@ -106,3 +106,42 @@ def run_interrupted(preset, monkeypatch, calls: int, run=None) -> None:
         interrupt_after(m, calls)
         with pytest.raises(KeyboardInterrupt):
             run(preset, QUIET)
+
+
+FREE_MEMORY = 8 << 30  # what the memory estimate is told is free, so results do not vary
+
+
+@pytest.fixture
+def pinned_memory(monkeypatch):
+    """Size refusals do not depend on how much memory the test machine has free."""
+    from render import media
+
+    monkeypatch.setattr(media, "available_memory", lambda: FREE_MEMORY)
+
+
+_NETWORKS: dict = {}
+_ENGINES: dict = {}
+
+
+@pytest.fixture
+def shared_engine(monkeypatch):
+    """Renders reuse one network and compiled engine per model and objective (building and
+    tracing them takes seconds); everything else a render does is real."""
+    from render import build as build_module
+
+    real_load, real_engine = build_module.load_model, build_module.DreamEngine
+
+    def load_model(name, weights="imagenet", notify=None):
+        key = (name, str(weights))
+        if key not in _NETWORKS:
+            _NETWORKS[key] = real_load(name, weights, notify or (lambda m: None))
+        return _NETWORKS[key]
+
+    def engine(network, preprocess, objective, smoothing, min_size):
+        key = (id(network), tuple(objective), smoothing, min_size)
+        if key not in _ENGINES:
+            _ENGINES[key] = real_engine(network, preprocess, objective, smoothing, min_size)
+        return _ENGINES[key]
+
+    monkeypatch.setattr(build_module, "load_model", load_model)
+    monkeypatch.setattr(build_module, "DreamEngine", engine)
