@@ -38,7 +38,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     assert seq is not None and video is not None
     outputs = sequence_outputs(preset)
     clip = video_input(settings)
-    settings.check_keyframes(clip.count)
+    settings = settings.fit_keyframes(clip.count)
     mode, fade = seq.loop.mode, seq.loop.frames
     loop.rendered_count(clip.count, mode, fade, extend=False)
     built = dreaming.build(settings.model, settings.dream, opts.notify)
