@@ -21,6 +21,7 @@ from pipelines.sequence.scheduler import FrameScheduler
 from pipelines.sources import Clip, video_input
 from pipelines.warp.carry import FlowMotion, SharedWindow
 from pipelines.warp.color import coherence_finish
+from render.encode import output_kind
 
 
 def clip_record(clip: Clip, video: VideoConfig, audio: bool) -> dict[str, Any]:
@@ -37,7 +38,8 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     seq, video = settings.sequence, settings.video
     assert seq is not None and video is not None
     outputs = sequence_outputs(preset)
-    clip = video_input(settings)
+    clip = video_input(settings, opts.notify, even=any(
+        output_kind(path) == "mp4" for path in outputs))
     settings = settings.fit_keyframes(clip.count)
     mode, fade = seq.loop.mode, seq.loop.frames
     loop.rendered_count(clip.count, mode, fade, extend=False)

@@ -146,6 +146,8 @@ class Settings:
     motion: MotionConfig | None = None
     video: VideoConfig | None = None
     gallery: GalleryConfig | None = None
+    fit: str = "cover"  # an input of another aspect than `size`: cover, contain or stretch
+    size_budget: bool = False  # `size` is from a sequence's preset file: a pixel count
     from_file: frozenset[str] = frozenset()  # keyframed keys the command line did not set
 
     def schedules(self) -> Iterator[tuple[str, Schedule]]:
@@ -302,7 +304,8 @@ def build(cfg: Mapping[str, Any], user_set: Callable[[str], bool] = lambda key: 
         sequence=_sequence(cfg) if sequence else None,
         motion=_motion(cfg, interpolation) if pipeline == "zoom" else None,
         video=_video(cfg) if pipeline == "video" else None,
-        gallery=GalleryConfig(**cfg["gallery"]) if pipeline == "layers" else None)
+        gallery=GalleryConfig(**cfg["gallery"]) if pipeline == "layers" else None,
+        fit=cfg["fit"], size_budget=sequence and cfg["size"] is not None and not user_set("size"))
     settings = replace(settings, from_file=frozenset(
         key for key, _ in settings.schedules() if not user_set(key)))
     if pipeline == "zoom":
