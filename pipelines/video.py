@@ -54,7 +54,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     with output_lock(outputs):
         store = open_store(outputs, preset, opts, salt)
         window = SharedWindow(clip)
-        motion = FlowMotion(video.flow, window)
+        motion = FlowMotion(video.flow, window, opts.notify)
         try:
             finish = coherence_finish(window.__getitem__) if video.color_coherence else None
             scheduler = FrameScheduler(built.engine, motion, plan, store, settings.seed, finish)
