@@ -4,6 +4,7 @@ is not carried through it, like a cut (issue 14, item 6)."""
 from __future__ import annotations
 
 import numpy as np
+from media_probe import make_clip
 
 from pipelines.config.settings import FlowConfig
 from pipelines.sequence.checkpoints import CheckpointStore
@@ -11,6 +12,7 @@ from pipelines.sequence.scheduler import FramePlan, FrameScheduler
 from pipelines.sources import Clip, generated_frames
 from pipelines.warp.carry import FlowMotion, SharedWindow
 from pipelines.warp.flow import glitch_mask
+from render import decode
 from render.engine import DreamSettings
 
 SIZE, COUNT, GLITCH = (96, 64), 12, 5
@@ -28,9 +30,15 @@ def clips() -> tuple[list[np.ndarray], list[np.ndarray]]:
 def test_glitch_mask_finds_the_band_and_nothing_in_a_clean_clip():
     clean, damaged = clips()
     mask = glitch_mask(*damaged[GLITCH - 1: GLITCH + 2])
-    assert mask is not None and mask[BAND].mean() > 0.95 and mask[44:].mean() == 0
+    assert mask is not None and mask[BAND].mean() > 0.9 and mask[44:].mean() == 0
     assert all(glitch_mask(*clean[t - 1: t + 2]) is None for t in range(1, COUNT - 1))
     assert glitch_mask(*damaged[GLITCH - 2: GLITCH + 1]) is None  # its neighbours: no
+
+
+def test_a_moving_test_pattern_has_no_glitch(tmp_path):
+    info = decode.probe(make_clip(tmp_path / "t.mp4", seconds=2, size="320x240"))
+    frames = list(decode.read_frames(info, info.fps, info.size))
+    assert all(glitch_mask(*frames[t - 1: t + 2]) is None for t in range(1, len(frames) - 1))
 
 
 def test_a_cut_is_not_a_glitch():
