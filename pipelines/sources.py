@@ -84,6 +84,7 @@ def fit_notice(what: str, own: tuple[int, int], size: tuple[int, int], fit: str)
 
 def budget_notice(what: str, own: tuple[int, int], size: tuple[int, int],
                   budget: tuple[int, int]) -> str:
+    """What a preset's pixel budget made of an input of size `own`."""
     return (f"{what} is {own[0]}x{own[1]}: rendering {size[0]}x{size[1]}, its own shape at the "
             f"preset's {budget[0]}x{budget[1]} pixel count (size=[w,h] on the command line "
             "sets an exact size)")
@@ -125,7 +126,8 @@ def still_input(settings: Settings, notify: Notify = stderr_notify,
         own = image.shape[1::-1]
         if settings.size and settings.size_budget:
             size = budget_size(own, settings.size)
-            notify(budget_notice(f"input {source}", own, size, settings.size))
+            if size != settings.size:
+                notify(budget_notice(f"input {source}", own, size, settings.size))
             image = resize(image, size)  # the shapes differ by the rounding to even sides
         elif size:
             message = fit_notice(f"input {source}", own, size, settings.fit)
@@ -213,7 +215,8 @@ def video_input(settings: Settings, notify: Notify = stderr_notify, even: bool =
         raise UserError(f"{info.path}: frame rate unknown; set fps=")
     if settings.size and settings.size_budget:
         size = read = budget_size(info.size, settings.size)
-        notify(budget_notice(str(info.path), info.size, size, settings.size))
+        if size != settings.size:
+            notify(budget_notice(str(info.path), info.size, size, settings.size))
     elif settings.size:
         size, read = settings.size, fit_read_size(info.size, settings.size, settings.fit)
         message = fit_notice(str(info.path), info.size, size, settings.fit)

@@ -92,9 +92,12 @@ def test_the_still_preset_covers_an_exact_size(tmp_path):
     assert len(notices) == 1
 
 
-def test_an_input_of_the_same_shape_gets_no_notice(tmp_path):
-    preset = presets.load("zoom", [f"input={photo(tmp_path, (1280, 720))}", "size=[640,360]"])
-    assert first_frame(preset)[1] == []
+@pytest.mark.parametrize("exact", [True, False])
+def test_an_input_of_the_same_shape_gets_no_notice(tmp_path, exact):
+    preset = presets.load("zoom", [f"input={photo(tmp_path, (1280, 720))}",
+                                   *(["size=[640,360]"] if exact else [])])
+    image, notices = first_frame(preset)
+    assert image.shape[1::-1] == (640, 360) and notices == []
 
 
 def test_an_odd_mp4_size_is_cropped_by_one_pixel_with_a_notice(tmp_path):
