@@ -6,6 +6,7 @@ Frames are uint8 RGB (H, W, 3).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from render import decode
 from render.encode import AudioTrack
 from render.errors import UserError
 from render.media import check_memory, default_image, image_file_size, read_image, resize
+from render.models import Notify, stderr_notify
 
 DEFAULT_SIZE = (640, 360)
 GENERATED_FRAMES, GENERATED_FPS = 48, 24.0
@@ -32,29 +34,116 @@ def check_frame_size(size: tuple[int, int], what: str) -> None:
                         f"{MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} pixels, got {size[0]}x{size[1]}")
 
 
-def still_input(settings: Settings) -> np.ndarray:
-    """uint8 RGB (H, W, 3): `input` (or the generated image) resized to `size`. A size too
-    large to dream in the free memory is refused before any work."""
+def budget_size(own: tuple[int, int], budget: tuple[int, int]) -> tuple[int, int]:
+    """(w, h) with `own`'s aspect ratio and about budget[0] x budget[1] pixels, even sides."""
+    pixels, aspect = budget[0] * budget[1], own[0] / own[1]
+    return (max(2, round(math.sqrt(pixels * aspect) / 2) * 2),
+            max(2, round(math.sqrt(pixels / aspect) / 2) * 2))
+
+
+def fit_read_size(own: tuple[int, int], size: tuple[int, int], fit: str) -> tuple[int, int]:
+    """The size an image of size `own` is scaled to before it is cropped (cover: covers
+    `size`) or padded (contain: inside `size`) to `size`; stretch: `size` itself."""
+    if fit == "stretch":
+        return size
+    scale = (max if fit == "cover" else min)(size[0] / own[0], size[1] / own[1])
+    w, h = max(1, round(own[0] * scale)), max(1, round(own[1] * scale))
+    pick = max if fit == "cover" else min
+    return pick(w, size[0]), pick(h, size[1])
+
+
+def place(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`image` centred in a `size` (w, h) frame: cropped where larger, padded with black where
+    smaller."""
+    (w, h), (iw, ih) = size, image.shape[1::-1]
+    if (iw, ih) == (w, h):
+        return image
+    out = np.zeros((h, w, image.shape[2]), image.dtype)
+    cw, ch, sx, sy = min(w, iw), min(h, ih), max(0, (iw - w) // 2), max(0, (ih - h) // 2)
+    dx, dy = max(0, (w - iw) // 2), max(0, (h - ih) // 2)
+    out[dy:dy + ch, dx:dx + cw] = image[sy:sy + ch, sx:sx + cw]
+    return out
+
+
+def fit_notice(what: str, own: tuple[int, int], size: tuple[int, int], fit: str) -> str | None:
+    """What fitting an image of size `own` to `size` does, or None when the shapes match."""
+    read = fit_read_size(own, size, "cover")
+    if read == size:
+        return None
+    head = f"{what} is {own[0]}x{own[1]}, size is {size[0]}x{size[1]}: "
+    if fit == "stretch":
+        return head + f"stretched to it (aspect {own[0] / own[1]:.3f} -> " \
+            f"{size[0] / size[1]:.3f}) as fit=stretch asks"
+    if fit == "contain":
+        read = fit_read_size(own, size, fit)
+        return head + f"scaled to {read[0]}x{read[1]} and padded with black (fit=contain; " \
+            "fit=cover crops instead)"
+    return head + f"scaled to {read[0]}x{read[1]} and cropped to fill it, not stretched " \
+        "(fit=cover; fit=contain pads, fit=stretch distorts)"
+
+
+def budget_notice(what: str, own: tuple[int, int], size: tuple[int, int],
+                  budget: tuple[int, int]) -> str:
+    """What a preset's pixel budget made of an input of size `own`."""
+    return (f"{what} is {own[0]}x{own[1]}: rendering {size[0]}x{size[1]}, its own shape at the "
+            f"preset's {budget[0]}x{budget[1]} pixel count (size=[w,h] on the command line "
+            "sets an exact size)")
+
+
+def even_size(size: tuple[int, int], notify: Notify) -> tuple[int, int]:
+    """`size` with even sides, as MP4 needs; saying so when a pixel is cropped."""
+    even = (size[0] - size[0] % 2, size[1] - size[1] % 2)
+    if even != size:
+        notify(f"size {size[0]}x{size[1]}: MP4 needs even sides; the frames are "
+               f"{even[0]}x{even[1]} (one pixel cropped at the right/bottom)")
+    return even
+
+
+def fitted(image: np.ndarray, size: tuple[int, int], fit: str) -> np.ndarray:
+    """uint8 RGB `image` made `size` (w, h) as `fit` says, never distorted unless stretch."""
+    return place(resize(image, fit_read_size(image.shape[1::-1], size, fit)), size)
+
+
+def still_input(settings: Settings, notify: Notify = stderr_notify,
+                even: bool = False) -> np.ndarray:
+    """uint8 RGB (H, W, 3): `input` (or the generated image) made `size` as `fit` says (a
+    `size` from a sequence's preset file is a pixel budget: the input keeps its own shape);
+    `even`: sides cropped to even (MP4). A size too large to dream in the free memory is
+    refused before any work."""
     size, source = settings.size, settings.input
     sequence = settings.sequence is not None  # the first frame of a sequence
+    own = image_file_size(source) if source else None  # from the header, before decoding
+    if source and size and settings.size_budget and own:
+        size = budget_size(own, size)
     if size:
         check_memory(size, "size")
         if sequence:
             check_frame_size(size, "size")
     if source:
-        if not size:  # dreamt at its own size: known from the header, before decoding it
-            own = image_file_size(source)
-            if own:
-                check_memory(own, f"input {source}:", advice="set a smaller size=[width,height]")
+        if not size and own:
+            check_memory(own, f"input {source}:", advice="set a smaller size=[width,height]")
         image = read_image(source)
-        if size:
-            return resize(image, size)
-        check_memory(image.shape[1::-1], f"input {source}:",
-                     advice="set a smaller size=[width,height]")
-        if sequence:
-            check_frame_size(image.shape[1::-1], f"input {source}")
-        return image
-    return default_image(size or DEFAULT_SIZE, seed=settings.seed)
+        own = image.shape[1::-1]
+        if settings.size and settings.size_budget:
+            size = budget_size(own, settings.size)
+            if size != settings.size:
+                notify(budget_notice(f"input {source}", own, size, settings.size))
+            image = resize(image, size)  # the shapes differ by the rounding to even sides
+        elif size:
+            message = fit_notice(f"input {source}", own, size, settings.fit)
+            if message:
+                notify(message)
+            image = fitted(image, size, settings.fit)
+        else:
+            check_memory(own, f"input {source}:", advice="set a smaller size=[width,height]")
+            if sequence:
+                check_frame_size(own, f"input {source}")
+    else:
+        image = default_image(size or DEFAULT_SIZE, seed=settings.seed)
+    if even:
+        w, h = even_size(image.shape[1::-1], notify)
+        image = image[:h, :w]
+    return image
 
 
 @dataclass(frozen=True)
@@ -90,14 +179,28 @@ def generated_frames(size: tuple[int, int], count: int, seed: int = 0) -> Iterat
         yield frame
 
 
-def video_input(settings: Settings) -> Clip:
-    """The clip a video preset renders: `input` trimmed to start/end, at `fps`, resized to
-    `size` (or fit inside `max_size`), at most `frames` long; or the generated clip."""
+def _placed(frames: Iterator[np.ndarray], size: tuple[int, int],
+            final: tuple[int, int]) -> Iterator[np.ndarray]:
+    """Frames placed in `size` (see place), then cropped to `final` (even sides)."""
+    try:
+        for frame in frames:
+            yield place(frame, size)[:final[1], :final[0]]
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
+
+
+def video_input(settings: Settings, notify: Notify = stderr_notify, even: bool = False) -> Clip:
+    """The clip a video preset renders: `input` trimmed to start/end, at `fps`, made `size`
+    as `fit` says (or fit inside `max_size`), at most `frames` long; or the generated clip.
+    `even`: sides cropped to even (MP4), with a notice."""
     video, seq = settings.video, settings.sequence
     assert video is not None and seq is not None
     limit, size_key = seq.frames, "size" if settings.size else "max_size"
     if not settings.input:
         size = settings.size or video.max_size or DEFAULT_SIZE
+        size = even_size(size, notify) if even else size
         check_memory(size, size_key)
         check_frame_size(size, size_key)
         count = limit or GENERATED_FRAMES
@@ -110,10 +213,21 @@ def video_input(settings: Settings) -> Clip:
     fps = seq.fps or info.fps
     if not fps:
         raise UserError(f"{info.path}: frame rate unknown; set fps=")
-    size = settings.size or decode.fit_size(info.size, video.max_size or info.size)
-    check_memory(size, "size" if settings.size else f"{info.path}: frame size",
+    if settings.size and settings.size_budget:
+        size = read = budget_size(info.size, settings.size)
+        if size != settings.size:
+            notify(budget_notice(str(info.path), info.size, size, settings.size))
+    elif settings.size:
+        size, read = settings.size, fit_read_size(info.size, settings.size, settings.fit)
+        message = fit_notice(str(info.path), info.size, size, settings.fit)
+        if message:
+            notify(message)
+    else:
+        size = read = decode.fit_size(info.size, video.max_size or info.size)
+    final = even_size(size, notify) if even else size
+    check_memory(read, "size" if settings.size else f"{info.path}: frame size",
                  advice="set a smaller size or max_size")
-    check_frame_size(size, size_key)
+    check_frame_size(final, size_key)
     count = decode.count_frames(info, fps, start, end)
     if limit:
         count = min(count, limit)
@@ -130,8 +244,12 @@ def video_input(settings: Settings) -> Clip:
               "source_size": list(info.size), "source_fps": info.fps,
               "source_duration": info.duration, "start": start, "end": end,
               "audio_codec": info.audio_codec}
-    return Clip(lambda: decode.read_frames(info, fps, size, start, end), count, float(fps),
-                size, audio, record)
+
+    def frames() -> Iterator[np.ndarray]:
+        decoded = decode.read_frames(info, fps, read, start, end)
+        return decoded if read == final else _placed(decoded, size, final)
+
+    return Clip(frames, count, float(fps), final, audio, record)
 
 
 class FrameWindow:

@@ -21,6 +21,7 @@ from pipelines.sequence.scheduler import FrameScheduler
 from pipelines.sources import Clip, video_input
 from pipelines.warp.carry import FlowMotion, SharedWindow
 from pipelines.warp.color import coherence_finish
+from render.encode import output_kind
 
 
 def clip_record(clip: Clip, video: VideoConfig, audio: bool) -> dict[str, Any]:
@@ -37,8 +38,9 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     seq, video = settings.sequence, settings.video
     assert seq is not None and video is not None
     outputs = sequence_outputs(preset)
-    clip = video_input(settings)
-    settings.check_keyframes(clip.count)
+    clip = video_input(settings, opts.notify, even=any(
+        output_kind(path) == "mp4" for path in outputs))
+    settings = settings.fit_keyframes(clip.count)
     mode, fade = seq.loop.mode, seq.loop.frames
     loop.rendered_count(clip.count, mode, fade, extend=False)
     built = dreaming.build(settings.model, settings.dream, opts.notify)
@@ -52,7 +54,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     with output_lock(outputs):
         store = open_store(outputs, preset, opts, salt)
         window = SharedWindow(clip)
-        motion = FlowMotion(video.flow, window)
+        motion = FlowMotion(video.flow, window, opts.notify)
         try:
             finish = coherence_finish(window.__getitem__) if video.color_coherence else None
             scheduler = FrameScheduler(built.engine, motion, plan, store, settings.seed, finish)

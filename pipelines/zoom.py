@@ -15,6 +15,7 @@ from pipelines.sequence.render import SequenceJob, open_store, render_sequence, 
 from pipelines.sequence.scheduler import FrameScheduler
 from pipelines.sources import still_input
 from pipelines.warp.affine import AffineMotion
+from render.encode import output_kind
 
 
 def run(preset: Preset, opts: RunOptions) -> list[Path]:
@@ -24,7 +25,8 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     assert seq is not None and motion is not None and seq.frames is not None
     outputs = sequence_outputs(preset)
     loop.rendered_count(seq.frames, seq.loop.mode, seq.loop.frames, extend=True)
-    first = still_input(settings)
+    first = still_input(settings, opts.notify, even=any(
+        output_kind(path) == "mp4" for path in outputs))
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     plan = make_plan(settings.dream, settings.model, built.objective)
     with output_lock(outputs):

@@ -19,12 +19,17 @@ DREAM_BOUNDS: dict[str, dict[str, float]] = {
     "steps": {"low": 1, "high": 1000}, "step_size": {"above": 0, "high": 1.0},
     "octaves": {"low": 1, "high": 12}, "octave_scale": {"above": 1.0, "high": 4.0}}
 
+# how an input whose aspect ratio differs from `size` is made that size
+FITS = ("cover", "contain", "stretch")
+
 COMMON: dict[str, Any] = {
     "pipeline": Field("str", help="which pipeline renders this preset"),
     "description": Field("str", nullable=True, help="one line shown by `list`"),
     "input": Field("path", nullable=True, help="input file; omitted = generated image"),
     "output": Field("paths", nullable=True, help="output file(s); default out/<preset>.<ext>"),
     "size": Field("size", nullable=True, help="[width, height]; omitted = input size"),
+    "fit": Field("choice", "cover", choices=FITS,
+                 help="an input of another aspect than size: crop (cover), pad or stretch"),
     "seed": Field("int", 0, low=0, high=2**31 - 1, help="random seed (rolls)"),
     "model": {
         "name": Field("choice", "inception_v3", choices=tuple(MODELS), help="network"),

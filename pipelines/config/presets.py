@@ -179,28 +179,43 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     return merged
 
 
+def setter(key: str, overrides: Sequence[str]) -> str | None:
+    """The last override that set dotted `key` (or a key inside or above it), or None."""
+    for text in reversed(overrides):
+        set_key = text.partition("=")[0].strip()
+        if key == set_key or key.startswith(set_key + ".") or set_key.startswith(key + "."):
+            return text
+    return None
+
+
 def origin(key: str | None, overrides: Sequence[str], path: Path) -> str:
     """Where the value of dotted `key` came from: the last override that set it (or a key
     inside or above it), else the preset file."""
-    if key is not None:
-        for text in reversed(overrides):
-            set_key = text.partition("=")[0].strip()
-            if key == set_key or key.startswith(set_key + ".") or set_key.startswith(key + "."):
-                return f"command line: {text}"
-    return str(path)
+    text = setter(key, overrides) if key is not None else None
+    return f"command line: {text}" if text is not None else str(path)
+
+
+def written_for(data: dict[str, Any], pipeline: str) -> int | None:
+    """The frame count a preset file's own keyframes describe (its `frames`, else the
+    default); None when it has none (a video: its length is the source's)."""
+    frames = keys.schema_for(pipeline).get("frames")
+    value = data.get("frames", frames.default if frames is not None else None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def load(name_or_path: str, overrides: Sequence[str] = ()) -> Preset:
     """Load, override and validate a preset into typed Settings."""
     path = find(name_or_path)
-    data = apply_overrides(read_yaml(path), overrides)
+    own = read_yaml(path)
+    data = apply_overrides(own, overrides)
     try:
         pipeline = data.get("pipeline")
         if not isinstance(pipeline, str) or pipeline not in keys.PIPELINE_KEYS:
             raise ConfigError("pipeline", f"key 'pipeline' must be one of "
                               f"{', '.join(keys.PIPELINE_KEYS)}, got {show(pipeline, 40)}")
         config = validate(data, keys.schema_for(pipeline))
-        settings = build(config)
+        settings = build(config, lambda key: setter(key, overrides) is not None,
+                         written_for(own, pipeline))
     except ConfigError as exc:
         raise UserError(f"{origin(exc.key, overrides, path)}: {exc}") from None
     return Preset(path.stem, path, config, settings, tuple(overrides))

@@ -6,8 +6,8 @@ schedules parsed and cross-key checks done, so pipelines read attributes, never 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +146,9 @@ class Settings:
     motion: MotionConfig | None = None
     video: VideoConfig | None = None
     gallery: GalleryConfig | None = None
+    fit: str = "cover"  # an input of another aspect than `size`: cover, contain or stretch
+    size_budget: bool = False  # `size` is from a sequence's preset file: a pixel count
+    from_file: frozenset[str] = frozenset()  # keyframed keys the command line did not set
 
     def schedules(self) -> Iterator[tuple[str, Schedule]]:
         """(dotted key, schedule) of every keyframed value."""
@@ -157,10 +160,49 @@ class Settings:
         for name, sched in self.model.weight_schedules.items():
             yield f"model.layers.{name}", sched
 
-    def check_keyframes(self, frames: int) -> None:
-        """Every keyframe falls inside a clip of `frames` frames."""
-        for key, sched in self.schedules():
+    def fit_keyframes(self, frames: int, written_for: int | None = None) -> Settings:
+        """These settings for a clip of `frames` frames. Keyframes from the preset file are
+        moved to the same place in the clip when the file describes `written_for` frames (a
+        zoom: its keys mark moments of that clip), or cut at the clip's end when it describes
+        none (a video: keys are moments of the source); any key still past the end (set on
+        the command line, or past the file's own end) is refused (ConfigError)."""
+        new = {key: rescaled(sched, written_for, frames) if written_for else
+               truncated(sched, frames) for key, sched in self.schedules()
+               if key in self.from_file and written_for != frames}
+        part = lambda prefix: {k[len(prefix):]: s for k, s in new.items()  # noqa: E731
+                               if k.startswith(prefix)}
+        fitted = replace(
+            self, dream=replace(self.dream, **part("dream.")),
+            motion=replace(self.motion, **part("motion.")) if self.motion else None,
+            model=replace(self.model, weight_schedules={**self.model.weight_schedules,
+                                                         **part("model.layers.")}))
+        for key, sched in fitted.schedules():
             keyframes.check(key, sched, frames)
+        return fitted
+
+
+def rescaled(schedule: Schedule, written_for: int, frames: int) -> Schedule:
+    """`schedule` (keyed for `written_for` frames) with key k moved to
+    round(k (frames - 1) / (written_for - 1)); of keys landing on one frame, the one landing
+    nearest its exact place wins."""
+    ratio = (frames - 1) / max(written_for - 1, 1)
+    best: dict[int, tuple[float, float]] = {}
+    for key, value in zip(schedule.frames, schedule.values, strict=True):
+        miss = abs(round(key * ratio) - key * ratio)
+        if round(key * ratio) not in best or miss < best[round(key * ratio)][0]:
+            best[round(key * ratio)] = (miss, value)
+    order = sorted(best)
+    return replace(schedule, frames=tuple(order), values=tuple(best[k][1] for k in order))
+
+
+def truncated(schedule: Schedule, frames: int) -> Schedule:
+    """`schedule` cut at the last of `frames` frames: the keys before it, and there the value
+    it has at that frame."""
+    if schedule.last_key() < frames:
+        return schedule
+    kept = [(k, v) for k, v in zip(schedule.frames, schedule.values, strict=True)
+            if k < frames - 1] + [(frames - 1, schedule.at(frames - 1))]
+    return replace(schedule, frames=tuple(k for k, _ in kept), values=tuple(v for _, v in kept))
 
 
 def _path(value: str | None) -> Path | None:
@@ -245,8 +287,12 @@ def _video(cfg: Mapping[str, Any]) -> VideoConfig:
                        cfg["color"]["coherence"])
 
 
-def build(cfg: Mapping[str, Any]) -> Settings:
-    """Typed settings from a validated preset (see pipelines.config.schema.validate)."""
+def build(cfg: Mapping[str, Any], user_set: Callable[[str], bool] = lambda key: True,
+          written_for: int | None = None) -> Settings:
+    """Typed settings from a validated preset (see pipelines.config.schema.validate).
+    `user_set(key)`: whether the command line set dotted `key` (default: every key), the rest
+    came from the preset file; `written_for`: the frames the file's keyframes describe (zoom,
+    default `frames`)."""
     pipeline = cfg["pipeline"]
     sequence = pipeline in ("zoom", "video")
     interpolation = cfg.get("interpolation", "linear")
@@ -258,7 +304,10 @@ def build(cfg: Mapping[str, Any]) -> Settings:
         sequence=_sequence(cfg) if sequence else None,
         motion=_motion(cfg, interpolation) if pipeline == "zoom" else None,
         video=_video(cfg) if pipeline == "video" else None,
-        gallery=GalleryConfig(**cfg["gallery"]) if pipeline == "layers" else None)
+        gallery=GalleryConfig(**cfg["gallery"]) if pipeline == "layers" else None,
+        fit=cfg["fit"], size_budget=sequence and cfg["size"] is not None and not user_set("size"))
+    settings = replace(settings, from_file=frozenset(
+        key for key, _ in settings.schedules() if not user_set(key)))
     if pipeline == "zoom":
-        settings.check_keyframes(cfg["frames"])
+        return settings.fit_keyframes(cfg["frames"], written_for or cfg["frames"])
     return settings

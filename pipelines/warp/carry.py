@@ -3,6 +3,10 @@ into frame t along the source's optical flow (t-1 -> t), the fresh source frame 
 flow cannot be trusted, blended with the source frame. The source frames and flow of the next
 LOOKAHEAD frames are computed in a background thread while frame t-1 is dreamed.
 
+A damaged source frame (unlike both its neighbours, see flow.glitch_mask) is treated like a
+cut where it is damaged: the dream is not carried into it there, nor out of it into the next
+frame, so a one-frame glitch is dreamed once and not dragged along the flow for seconds.
+
 Images are uint8 RGB (H, W, 3); flows float32 (H, W, 2); trust float32 (H, W) in 0..1.
 """
 
@@ -17,11 +21,13 @@ import numpy as np
 
 from pipelines.config.settings import FlowConfig
 from pipelines.sources import Clip, FrameWindow
-from pipelines.warp.flow import FLOW_METHODS, optical_flow, reliable_mask, warp_by_flow
+from pipelines.warp.flow import FLOW_METHODS, glitch_mask, optical_flow, reliable_mask, warp_by_flow
+from render.models import Notify
 
 # frames whose flow is computed ahead: with cadence, a carried frame and the next dreamed one
 # both get their flow while the dream before them runs
 LOOKAHEAD = 2
+MAX_GLITCH_NOTICES = 3
 
 
 def carry(previous_dream: np.ndarray, previous_source: np.ndarray, source: np.ndarray,
@@ -48,11 +54,12 @@ def soft_trust(mask: np.ndarray) -> np.ndarray:
 
 
 class SharedWindow:
-    """The source frames of `clip`, read forward, that the flow thread (up to LOOKAHEAD frames
-    ahead) and the main thread can both read, one at a time."""
+    """The source frames of `clip`, read forward, that the flow thread (up to LOOKAHEAD + 1
+    frames ahead: a glitch is told by the next frame) and the main thread can both read, one
+    at a time."""
 
     def __init__(self, clip: Clip) -> None:
-        self.window = FrameWindow(clip, keep=LOOKAHEAD + 2)
+        self.window = FrameWindow(clip, keep=LOOKAHEAD + 3)
         self.count = clip.count
         self._lock = threading.Lock()
 
@@ -80,9 +87,12 @@ class FlowMotion:
     """Frame t from the previous dream carried as `flow` says (flow.method `none`: the source
     frame alone, dreamed independently)."""
 
-    def __init__(self, flow: FlowConfig, window: SharedWindow) -> None:
+    def __init__(self, flow: FlowConfig, window: SharedWindow,
+                 notify: Notify | None = None) -> None:
         self.flow = flow
         self.window = window
+        self.notify = notify
+        self._glitches = 0
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="flow")
         self._ready: dict[int, Future[Prepared]] = {}
 
@@ -95,7 +105,35 @@ class FlowMotion:
             if self.flow.consistency:
                 forward = optical_flow(before, source, method)
                 trust = soft_trust(reliable_mask(backward, forward))
+        if method != "none":
+            trust = self._drop_glitches(t, backward, trust)
         return Prepared(before, source, backward, trust)
+
+    def _damaged(self, t: int) -> np.ndarray | None:
+        """Where source frame t is damaged (None: nowhere, or t lacks a neighbour)."""
+        if t < 1 or t + 1 >= self.window.count:
+            return None
+        return glitch_mask(self.window[t - 1], self.window[t], self.window[t + 1])
+
+    def _drop_glitches(self, t: int, backward: np.ndarray | None,
+                       trust: np.ndarray | None) -> np.ndarray | None:
+        """`trust` of frame t, zero where source frame t is damaged and where frame t's carry
+        would sample a damaged part of frame t-1."""
+        here, before = self._damaged(t), self._damaged(t - 1)
+        if before is not None and backward is not None:
+            before = warp_by_flow(before.astype(np.float32), backward) > 0
+        if here is None and before is None:
+            return trust
+        if here is not None and self.notify is not None and self._glitches < MAX_GLITCH_NOTICES:
+            self._glitches += 1
+            more = " (further ones are not listed)" if self._glitches == MAX_GLITCH_NOTICES else ""
+            self.notify(f"source frame {t} looks damaged over {here.mean():.0%} of it (unlike "
+                        f"both neighbours): the dream is not carried through it there{more}")
+        dropped = here if before is None else before if here is None else here | before
+        # widened by the soft edge (3 sigma), so no damaged pixel keeps part of its carry
+        keep = soft_trust(~cv2.dilate(dropped.astype(np.uint8), np.ones((13, 13), np.uint8))
+                          .astype(bool))
+        return keep if trust is None else trust * keep
 
     def start(self) -> np.ndarray:
         return self.window[0]
