@@ -51,7 +51,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     gallery = settings.gallery
     assert gallery is not None
     outputs = resolve_outputs(settings, preset.name, ".png", check_image_output)
-    image = still_input(settings)
+    image = still_input(settings, opts.notify)
     built = dreaming.build(settings.model, settings.dream, opts.notify, all_layers=True)
     dream = dreaming.image_settings(settings.dream)
     names = [t.layer for t in built.objective]
