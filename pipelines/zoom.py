@@ -3,6 +3,7 @@ zoomed/rotated/translated by keyframed motion, then dreamed again."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from pipelines import dreaming
@@ -30,7 +31,10 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     plan = make_plan(settings.dream, settings.model, built.objective)
     with output_lock(outputs):
-        store = open_store(outputs, preset, opts)
+        # frames are valid for this starting image too: another photo under the same name
+        # (or one of another shape) must not resume from the old one's frames
+        store = open_store(outputs, preset, opts,
+                           f"-{hashlib.sha256(first.tobytes()).hexdigest()[:16]}")
         scheduler = FrameScheduler(built.engine, AffineMotion(first, motion.at), plan, store,
                                    settings.seed)
         job = SequenceJob(scheduler, store, seq.frames, seq.fps, first.shape[1::-1],

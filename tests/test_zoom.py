@@ -107,7 +107,7 @@ def test_interrupted_render_resumes_to_identical_frames(tmp_path, monkeypatch):
     run_interrupted(preset, monkeypatch, 3)
     assert not out.exists()  # nothing half-written under the output name
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.mp4.part")] == []
-    assert CheckpointStore(work_dir_for(out), preset.digest).finished() == 3
+    assert len(list(work_dir_for(out).glob("frame_*.png"))) == 3  # frames 0..2 kept
 
     zoom.run(preset, QUIET)
     record = json.loads((tmp_path / "out.mp4.json").read_text())
@@ -167,3 +167,14 @@ def test_scheduled_dream_settings_and_layer_weights(tmp_path):
     assert plan(0).settings.octaves == 1
     assert list(plan(5).layer_weights) == [0.0, 1.0]
     assert plan(2).layer_weights[0] == pytest.approx(0.6)
+
+
+def test_another_input_under_the_same_name_does_not_resume(tmp_path, monkeypatch):
+    from render.media import default_image, write_image
+
+    photo, out = tmp_path / "in.png", tmp_path / "out.mp4"
+    write_image(photo, default_image((64, 48), seed=1))
+    run_interrupted(zoom_preset(tmp_path, f"input={photo}", f"output={out}"), monkeypatch, 3)
+    write_image(photo, default_image((64, 48), seed=2))  # same name, same size, new picture
+    zoom.run(zoom_preset(tmp_path, f"input={photo}", f"output={out}"), QUIET)
+    assert json.loads((tmp_path / "out.mp4.json").read_text())["resumed_frames"] == 0
