@@ -56,14 +56,18 @@ X264_PRESETS = (
 )
 GIF_DITHERS = ("sierra2_4a", "floyd_steinberg", "bayer", "bayer:N (N=0..5)", "none")
 GIF_PALETTES = ("clip", "frame")
-# audio codecs an MP4 carries as they are (anything else is re-encoded to AAC)
-MP4_AUDIO_CODECS = ("aac", "mp3", "alac", "ac3", "eac3", "opus", "flac")
+# audio codecs copied into an MP4 as they are: those browsers and QuickTime all play there.
+# Anything else is encoded to AAC. MP4 can hold AC-3, E-AC-3, ALAC, Opus and FLAC too, but
+# Chrome and Firefox play neither AC-3/E-AC-3 nor ALAC, and Opus/FLAC in MP4 were not verified
+# in Safari/QuickTime, so they are not copied.
+MP4_AUDIO_CODECS = ("aac", "mp3")
 
 
 @dataclass(frozen=True)
 class AudioTrack:
     """The audio of an MP4: the first audio stream of `path` from `start` seconds on, for at
-    most `duration` seconds; stream-copied when `codec` fits MP4, otherwise AAC. A file with
+    most `duration` seconds; stream-copied when every player plays `codec` in an MP4 (AAC,
+    MP3), otherwise encoded to AAC. A file with
     no audio stream is fine (the MP4 is then silent)."""
 
     path: pathlib.Path
