@@ -43,14 +43,24 @@ def open_store(outputs: list[Path], preset: Preset, opts: RunOptions,
 
 def open_encoder(path: Path, size: tuple[int, int], fps: float, seq: SequenceConfig,
                  opts: RunOptions, audio: AudioTrack | None = None,
-                 colors: int | None = None) -> FrameEncoder:
+                 colors: int | None = None, fps_notice: bool = True) -> FrameEncoder:
     """A FrameEncoder for `path` with the preset's encode/gif settings."""
     enc, gif = seq.encode, seq.gif
     return FrameEncoder(path, size, fps, crf=enc.crf, preset=enc.preset,
                         gif_dither=gif.dither, gif_colors=colors or gif.colors,
                         gif_loop=gif.loop_count, gif_palette=gif.palette,
                         audio=audio if output_kind(path) == "mp4" else None,
-                        notify=opts.notify)
+                        notify=opts.notify, fps_notice=fps_notice)
+
+
+def users_fps(preset: Preset) -> bool:
+    """Whether the frame rate is the user's own choice (`fps=` on the command line) or the
+    source video's, rather than a preset file's: only then is its rounding in a GIF worth a
+    notice (a preset's fps that is not a whole number of centiseconds is the preset's
+    problem, and every render of it would repeat the notice)."""
+    seq = preset.settings.sequence
+    given = any(text.split("=", 1)[0].strip() == "fps" for text in preset.overrides)
+    return given or seq is None or seq.fps is None
 
 
 class FrameBar(tqdm):
@@ -166,8 +176,10 @@ def _render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path], seq:
     start = time.perf_counter()
     seam = SeamMeter()
     streaming = mode == "none"
+    notice = users_fps(preset)
     with ExitStack() as stack:
-        encoders = [stack.enter_context(open_encoder(p, (w, h), fps, cfg, opts, seq.audio))
+        encoders = [stack.enter_context(open_encoder(p, (w, h), fps, cfg, opts, seq.audio,
+                                                     fps_notice=notice))
                     for p in (outputs if streaming else [])]
         bar = FrameBar(total=rendered, unit="frame", desc=preset.name, disable=opts.quiet,
                        dynamic_ncols=True)
@@ -194,7 +206,8 @@ def _render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path], seq:
 
     if not streaming:
         with ExitStack() as stack:
-            encoders = [stack.enter_context(open_encoder(p, (w, h), fps, cfg, opts, seq.audio))
+            encoders = [stack.enter_context(open_encoder(p, (w, h), fps, cfg, opts, seq.audio,
+                                                         fps_notice=notice))
                         for p in outputs]
             for image in loop_frames():
                 seam.add(image)
@@ -209,7 +222,7 @@ def _render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path], seq:
             shrunk[str(path)] = fit_gif(
                 path, max_mb, loop_frames, (w, h), fps,
                 lambda p, size, rate, colors: open_encoder(p, size, rate, cfg, opts,
-                                                           colors=colors),
+                                                           colors=colors, fps_notice=notice),
                 cfg.gif.colors, opts.notify)
     if cfg.frames_dir:
         shutil.copytree(seq.store.directory, cfg.frames_dir, dirs_exist_ok=True,
