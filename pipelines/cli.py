@@ -144,7 +144,7 @@ def interrupted(exc: KeyboardInterrupt) -> str:
     if kept:
         return (f"{what}; the {kept} finished frames are kept in {where}: run the same "
                 "command to resume")
-    return f"{what}; nothing was written"
+    return f"{what}; no output was written"
 
 
 def os_reason(exc: BaseException) -> str:

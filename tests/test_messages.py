@@ -98,5 +98,5 @@ def test_a_full_disk_says_to_free_space_first(tmp_path, monkeypatch, capfd):
     assert main(["render", *ZOOM, f"output={out}"]) == 2
     err = capfd.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "No space left on device" in err, err
-    assert re.search(r"the 2 finished frames \([\d.]+ MB\) are kept in \S+\.out\.mp4\.work: "
+    assert re.search(r"the 2 finished frames \([\d.]+ [kM]B\) are kept in \S+\.out\.mp4\.work: "
                      r"free some space .*, then run the same command to resume", err), err

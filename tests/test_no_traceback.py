@@ -145,7 +145,7 @@ def test_a_failure_is_one_line_never_a_traceback(tmp_path, monkeypatch, capfd, c
     assert says in err, err
     assert not out.exists()
     if pipeline == "still" and expected != 2:
-        assert "nothing was written" in err and "resume" not in err, err
+        assert "no output was written" in err and "resume" not in err, err
     if pipeline != "still" and expected != 2:
         assert "finished frames are kept in" in err and "run the same command" in err, err
 

@@ -154,12 +154,16 @@ def failed_write(exc: UserError | OSError, store: CheckpointStore) -> str:
     kept = store.finished()
     if not kept:
         return f"{reason}; no frame was finished yet"
-    size = f"{store.kept_bytes() / 1e6:.1f} MB"
+    size = _megabytes(store.kept_bytes())
     full = "no space left" in reason.lower() or "disk quota" in reason.lower()
     advice = ("free some space (or delete that directory to give up the frames), then run "
               "the same command to resume" if full else "run the same command to resume")
     return (f"{reason}; the {kept} finished frames ({size}) are kept in {store.directory}: "
             f"{advice}")
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{max(1, round(n / 1e3))} kB"
 
 
 def _render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path], seq: SequenceJob
