@@ -133,7 +133,8 @@ class CheckpointStore:
             try:
                 image = read_image(self.path(t))
             except UserError as exc:
-                why = str(exc).removeprefix(f"{self.path(t)}: ")
+                why = str(exc).removeprefix(f"{self.path(t)}: ").removeprefix(
+                    "not a readable image: ")
         if image is not None:
             return image
         later = self.finished() - t
