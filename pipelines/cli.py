@@ -1,7 +1,8 @@
 """Command line: `python -m pipelines render PRESET [key=value ...]` (also `dreamreel`).
 
-Exit codes: 0 done, 2 bad input (one line, no traceback unless --debug), 130 interrupted
-(Ctrl-C), 143 terminated (SIGTERM). Both interruptions keep every finished frame.
+Exit codes: 0 done, 2 bad input or a failed read/write (one line, no traceback unless --debug),
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 1 a bug (one line asking for --debug). Both
+interruptions keep every finished frame of a sequence.
 """
 
 from __future__ import annotations
@@ -119,10 +120,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         if debug:
             traceback.print_exc()
-        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        print(f"dreamreel: {what}; finished frames are kept, run the same command to resume",
-              file=sys.stderr)
+        print(f"dreamreel: {interrupted(exc)}", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
+    except (OSError, MemoryError) as exc:  # a read or write the pipelines did not foresee
+        if debug:
+            traceback.print_exc()
+        print(f"dreamreel: error: {os_reason(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: still one line, the traceback only with --debug
+        if debug:
+            traceback.print_exc()
+        text = " ".join(str(exc).split())[:200]
+        print(f"dreamreel: internal error: {type(exc).__name__}: {text} (run again with --debug "
+              "for the traceback, and please report it)", file=sys.stderr)
+        return 1
+
+
+def interrupted(exc: KeyboardInterrupt) -> str:
+    """What an interruption leaves: a sequence's finished frames (see
+    pipelines.sequence.render) can be resumed; anything else has nothing to resume."""
+    what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    kept, where = getattr(exc, "kept_frames", (0, None))
+    if kept:
+        return (f"{what}; the {kept} finished frames are kept in {where}: run the same "
+                "command to resume")
+    return f"{what}; no output was written"
+
+
+def os_reason(exc: BaseException) -> str:
+    """One line for an OSError (file name and reason) or a MemoryError."""
+    if isinstance(exc, MemoryError):
+        return "out of memory; use a smaller size"
+    assert isinstance(exc, OSError)
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{exc.filename}: {reason}" if exc.filename else reason
 
 
 if __name__ == "__main__":

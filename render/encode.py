@@ -56,14 +56,18 @@ X264_PRESETS = (
 )
 GIF_DITHERS = ("sierra2_4a", "floyd_steinberg", "bayer", "bayer:N (N=0..5)", "none")
 GIF_PALETTES = ("clip", "frame")
-# audio codecs an MP4 carries as they are (anything else is re-encoded to AAC)
-MP4_AUDIO_CODECS = ("aac", "mp3", "alac", "ac3", "eac3", "opus", "flac")
+# audio codecs copied into an MP4 as they are: those browsers and QuickTime all play there.
+# Anything else is encoded to AAC. MP4 can hold AC-3, E-AC-3, ALAC, Opus and FLAC too, but
+# Chrome and Firefox play neither AC-3/E-AC-3 nor ALAC, and Opus/FLAC in MP4 were not verified
+# in Safari/QuickTime, so they are not copied.
+MP4_AUDIO_CODECS = ("aac", "mp3")
 
 
 @dataclass(frozen=True)
 class AudioTrack:
     """The audio of an MP4: the first audio stream of `path` from `start` seconds on, for at
-    most `duration` seconds; stream-copied when `codec` fits MP4, otherwise AAC. A file with
+    most `duration` seconds; stream-copied when every player plays `codec` in an MP4 (AAC,
+    MP3), otherwise encoded to AAC. A file with
     no audio stream is fine (the MP4 is then silent)."""
 
     path: pathlib.Path
@@ -140,8 +144,8 @@ class FrameEncoder:
     The file appears atomically: under its real name only once ffmpeg has succeeded.
 
     Use as a context manager: a clean exit calls :meth:`close`, an exception calls
-    :meth:`abort`. Notices (GIF fps rounding, ignored audio) go to ``notify``, or to stderr
-    when it is ``None``.
+    :meth:`abort`. Notices (GIF fps rounding unless ``fps_notice`` is False, ignored audio) go
+    to ``notify``, or to stderr when it is ``None``.
     """
 
     def __init__(
@@ -158,6 +162,7 @@ class FrameEncoder:
         gif_palette: str = "clip",
         audio: AudioTrack | str | os.PathLike[str] | None = None,
         notify: Callable[[str], None] | None = None,
+        fps_notice: bool = True,
     ) -> None:
         self._path = pathlib.Path(path)
         self._kind = output_kind(self._path)
@@ -176,7 +181,8 @@ class FrameEncoder:
         if self._kind == "mp4":
             args = self._mp4_args(fps, crf, preset, audio)
         else:
-            args = self._gif_args(fps, gif_dither, gif_colors, gif_loop, gif_palette, audio)
+            args = self._gif_args(fps, gif_dither, gif_colors, gif_loop, gif_palette, audio,
+                                  fps_notice)
 
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -247,14 +253,16 @@ class FrameEncoder:
 
     def _gif_args(
         self, fps: float, dither: str, colors: int, loop: int, palette: str,
-        audio: AudioTrack | str | os.PathLike[str] | None,
+        audio: AudioTrack | str | os.PathLike[str] | None, fps_notice: bool = True,
     ) -> list[str]:
-        """ffmpeg input + output arguments for a looping GIF (validates the GIF options)."""
+        """ffmpeg input + output arguments for a looping GIF (validates the GIF options);
+        `fps_notice`: say when the fps is rounded (off when the fps is a preset's, not the
+        user's own choice)."""
         dither_opt = gif_dither_option(dither)
         colors = _check_int("gif_colors", colors, 2, 256)
         loop = _check_int("gif_loop (0 = forever, -1 = play once)", loop, -1, 65535)
         delay, effective = gif_timing(fps)
-        if abs(effective - fps) > 1e-6 * fps:
+        if fps_notice and abs(effective - fps) > 1e-6 * fps:
             self._notify(
                 f"gif: {fps:g} fps is not a whole number of centiseconds per frame; "
                 f"using {effective:g} fps ({delay} cs per frame)"

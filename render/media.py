@@ -86,8 +86,13 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             image = None
     reason = _codec_reason(noise[0] if noise else "")
     if image is None or image.size == 0:
-        why = f": {reason}" if reason else ""
-        raise UserError(f"{p}: not a readable image{why} (allowed: {', '.join(IMAGE_EXTENSIONS)})")
+        why = f" ({reason})" if reason else ""
+        kind = image_format(data[:16].tobytes())
+        if kind:  # the file says what it is, so the data after its header is what is wrong
+            raise UserError(f"{p}: not a readable image: the {kind} file is damaged or cut short "
+                            f"({reason + ', ' if reason else ''}{data.nbytes} bytes)")
+        raise UserError(f"{p}: not a readable image: the content is not in an image format "
+                        f"dreamreel reads{why} (allowed: {', '.join(IMAGE_EXTENSIONS)})")
     if reason and _DAMAGED.search(reason):  # decoded, but with part of the picture missing
         raise UserError(f"{p}: image is damaged ({reason})")
     if size is None:
@@ -105,6 +110,11 @@ def check_readable_file(p: Path, what: str, name: str = "file") -> None:
     image"; `name`: what a missing file is called, e.g. "input video")."""
     try:
         if not p.exists():
+            url = _URL.match(str(p))
+            if url:  # Path() turned "https://host/x" into "https:/host/x": show it as typed
+                text = f"{url.group(1)}://{str(p)[url.end():]}"
+                raise UserError(f"{text}: URLs are not supported; download the file first and "
+                                f"give its path")
             raise UserError(f"{p}: {name} not found")
         if p.is_dir():
             raise UserError(f"{p}: is a directory, expected {what} file")
@@ -118,6 +128,7 @@ def check_readable_file(p: Path, what: str, name: str = "file") -> None:
         raise UserError(f"{p}: cannot read ({exc.strerror or exc})") from None
 
 
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/+")
 _STDERR_LOCK = threading.Lock()
 _DAMAGED = re.compile(r"libpng error|premature end|corrupt|truncated|incomplete", re.I)
 
@@ -155,6 +166,16 @@ def _codec_reason(text: str) -> str:
         if line:
             return line[:120]
     return ""
+
+
+def image_format(head: bytes) -> str | None:
+    """"PNG", "JPEG", ... from a file's first bytes (its signature); None when unknown."""
+    signatures = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8", "JPEG"), (b"GIF8", "GIF"),
+                  (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+    for signature, kind in signatures:
+        if head.startswith(signature):
+            return kind
+    return "WebP" if head[:4] == b"RIFF" and head[8:12] == b"WEBP" else None
 
 
 def image_file_size(path: str | os.PathLike) -> tuple[int, int] | None:
@@ -255,14 +276,21 @@ def check_memory(size: tuple[int, int], what: str, bytes_per_pixel: int = DREAM_
                  doing: str = "to dream", extra: int = 0,
                  advice: str = "use a smaller size") -> None:
     """Refuse (one-line UserError) a `size` (w, h) whose estimated peak memory is more than
-    the free memory allows, instead of being killed by the kernel's OOM killer later."""
+    MEMORY_HEADROOM of the free memory, instead of being killed by the kernel's OOM killer
+    later. The message compares like with like: the need against what is free when it is
+    more than that, else against the share that may be used."""
     w, h = size
     need = w * h * bytes_per_pixel + extra
     free = available_memory()
     if free is not None and need > free * MEMORY_HEADROOM:
+        have = f"{free / 2**30:.1f} GB"
+        room = (f"but only {have} is free" if need > free else
+                f"and {have} is free, but at most {MEMORY_HEADROOM:.0%} of it "
+                f"({free * MEMORY_HEADROOM / 2**30:.1f} GB) is used, to leave room for the "
+                f"model, the encoder and the system")
         raise UserError(
-            f"{what} {w}x{h} needs about {need / 2**30:.1f} GB of memory {doing}, but only "
-            f"{free / 2**30:.1f} GB is free; {advice}")
+            f"{what} {w}x{h} needs about {need / 2**30:.1f} GB of memory {doing}, {room}; "
+            f"{advice}")
 
 
 def check_image_output(path: str | os.PathLike) -> Path:

@@ -17,6 +17,7 @@ the Keras weights' one).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
@@ -373,7 +374,7 @@ def resolve_objective(model: LoadedModel, layers: Any, notify: Notify = stderr_n
     swapped for the fallback's defaults, and the notice says so (one line in all)."""
     if model.notice is None:
         return parse_layers(model.spec, layers)
-    notice = model.notice
+    notice = fallback_notice(model)
     requested = MODELS[model.requested]
     if layers == "all":
         notify(notice)
@@ -383,6 +384,27 @@ def resolve_objective(model: LoadedModel, layers: Any, notify: Notify = stderr_n
         notice += f"; layers {format_layers(requested, layers)} replaced by its defaults"
     notify(notice)
     return parse_layers(model.spec, None)
+
+
+def fallback_notice(model: LoadedModel) -> str:
+    """The fallback notice in full the first time it is given in this cache directory (a
+    marker file under render.weights_cache.cache_dir() holds it), then a short form: the full
+    one is about 300 characters, printed on every render it buried the render's own output.
+    A different notice (another reason, another model) is shown in full again."""
+    from render.media import atomic_write_bytes
+    from render.weights_cache import cache_dir
+
+    assert model.notice is not None
+    marker = cache_dir() / f"fallback-notice-{model.requested}.txt"
+    try:
+        if marker.read_text(encoding="utf-8") == model.notice:
+            return (f"using {model.spec.name} instead of {model.requested}, which has no "
+                    f"ImageNet weights here (why, and how to get them: {marker})")
+    except (OSError, ValueError):
+        pass
+    with contextlib.suppress(OSError, UserError):  # a read-only cache: the full notice again
+        atomic_write_bytes(marker, model.notice.encode("utf-8"))
+    return model.notice
 
 
 def format_layers(spec: ModelSpec, layers: Any) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,19 +38,53 @@ def open_store(outputs: list[Path], preset: Preset, opts: RunOptions,
     """The checkpoint store of this render (beside the first output); its frames are valid for
     this preset digest plus `salt` (e.g. the input file's size and time stamp)."""
     return CheckpointStore(work_dir_for(outputs[0]), preset.digest + salt, fresh=opts.force,
-                           reuse_stale=opts.reuse_frames)
+                           reuse_stale=opts.reuse_frames, notify=opts.notify)
 
 
 def open_encoder(path: Path, size: tuple[int, int], fps: float, seq: SequenceConfig,
                  opts: RunOptions, audio: AudioTrack | None = None,
-                 colors: int | None = None) -> FrameEncoder:
+                 colors: int | None = None, fps_notice: bool = True) -> FrameEncoder:
     """A FrameEncoder for `path` with the preset's encode/gif settings."""
     enc, gif = seq.encode, seq.gif
     return FrameEncoder(path, size, fps, crf=enc.crf, preset=enc.preset,
                         gif_dither=gif.dither, gif_colors=colors or gif.colors,
                         gif_loop=gif.loop_count, gif_palette=gif.palette,
                         audio=audio if output_kind(path) == "mp4" else None,
-                        notify=opts.notify)
+                        notify=opts.notify, fps_notice=fps_notice)
+
+
+def users_fps(preset: Preset) -> bool:
+    """Whether the frame rate is the user's own choice (`fps=` on the command line) or the
+    source video's, rather than a preset file's: only then is its rounding in a GIF worth a
+    notice (a preset's fps that is not a whole number of centiseconds is the preset's
+    problem, and every render of it would repeat the notice)."""
+    seq = preset.settings.sequence
+    given = any(text.split("=", 1)[0].strip() == "fps" for text in preset.overrides)
+    return given or seq is None or seq.fps is None
+
+
+class FrameBar(tqdm):
+    """A progress bar whose rate and ETA come from the frames dreamed after the first one:
+    frame 0 is the slow full dream and resumed frames are instant, so counting either would
+    make the estimate several times wrong. `dreamed()` marks the first dreamed frame done."""
+
+    _mark: tuple[int, float] | None = None
+
+    def dreamed(self) -> None:
+        if self._mark is None:
+            self._mark = (self.n, time.time())
+
+    @property
+    def format_dict(self) -> dict[str, Any]:
+        d = super().format_dict
+        if self.disable:
+            return d
+        done = self.n - self._mark[0] if self._mark else 0
+        if done > 0 and self._mark is not None:
+            d["rate"] = done / max(time.time() - self._mark[1], 1e-9)
+        else:  # nothing to estimate from yet: tqdm then shows "?" for the rate and the ETA
+            d["rate"], d["initial"] = None, self.n
+        return d
 
 
 class SeamMeter:
@@ -100,15 +134,36 @@ def render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path], seq: 
     """Dream the frames of `seq` and encode them to every output. Without a loop, frames
     stream to the encoders as they are dreamed; a loop is assembled from the checkpoints once
     every frame is there. A failed write (disk full, ...) says that the finished frames are
-    kept."""
+    kept. Checkpoints of another size are refused first with --reuse-frames (see
+    CheckpointStore.expect)."""
+    seq.store.expect(seq.size, reuse=opts.reuse_frames)
     try:
         return _render_sequence(preset, opts, outputs, seq)
+    except KeyboardInterrupt as exc:  # the CLI says where the frames are, if there are any
+        exc.kept_frames = (seq.store.finished(), seq.store.directory)  # type: ignore[attr-defined]
+        raise
     except (UserError, OSError) as exc:
-        kept = seq.store.finished()
-        reason = str(exc) if isinstance(exc, UserError) else (
-            f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror or str(exc))
-        raise UserError(f"{reason}; the {kept} finished frames are kept in "
-                        f"{seq.store.directory}: run the same command to resume") from exc
+        raise UserError(failed_write(exc, seq.store)) from exc
+
+
+def failed_write(exc: UserError | OSError, store: CheckpointStore) -> str:
+    """One line for a render that failed while frames are checkpointed: why, where the finished
+    frames are and how big (a full disk needs that much free space back first)."""
+    reason = str(exc) if isinstance(exc, UserError) else (
+        f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror or str(exc))
+    kept = store.finished()
+    if not kept:
+        return f"{reason}; no frame was finished yet"
+    size = _megabytes(store.kept_bytes())
+    full = "no space left" in reason.lower() or "disk quota" in reason.lower()
+    advice = ("free some space (or delete that directory to give up the frames), then run "
+              "the same command to resume" if full else "run the same command to resume")
+    return (f"{reason}; the {kept} finished frames ({size}) are kept in {store.directory}: "
+            f"{advice}")
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{max(1, round(n / 1e3))} kB"
 
 
 def _render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path], seq: SequenceJob
@@ -125,13 +180,16 @@ def _render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path], seq:
     start = time.perf_counter()
     seam = SeamMeter()
     streaming = mode == "none"
+    notice = users_fps(preset)
     with ExitStack() as stack:
-        encoders = [stack.enter_context(open_encoder(p, (w, h), fps, cfg, opts, seq.audio))
+        encoders = [stack.enter_context(open_encoder(p, (w, h), fps, cfg, opts, seq.audio,
+                                                     fps_notice=notice))
                     for p in (outputs if streaming else [])]
-        bar = tqdm(total=rendered, unit="frame", desc=preset.name, disable=opts.quiet,
-                   dynamic_ncols=True)
-        with bar:
-            for frame in scheduler.frames(rendered):
+        bar = FrameBar(total=rendered, unit="frame", desc=preset.name, disable=opts.quiet,
+                       dynamic_ncols=True)
+        # closing: the frame being checkpointed is on disk before an error leaves this block
+        with bar, closing(scheduler.frames(rendered)) as frames:
+            for frame in frames:
                 for encoder in encoders:
                     encoder.write(frame.image)
                 if streaming:
@@ -142,6 +200,8 @@ def _render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path], seq:
                     timings.append(round(frame.seconds, 3))
                     dreaming += frame.dream_seconds
                 bar.update(1)
+                if not frame.resumed:
+                    bar.dreamed()
         for encoder in encoders:
             encoder.close()
 
@@ -150,7 +210,8 @@ def _render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path], seq:
 
     if not streaming:
         with ExitStack() as stack:
-            encoders = [stack.enter_context(open_encoder(p, (w, h), fps, cfg, opts, seq.audio))
+            encoders = [stack.enter_context(open_encoder(p, (w, h), fps, cfg, opts, seq.audio,
+                                                         fps_notice=notice))
                         for p in outputs]
             for image in loop_frames():
                 seam.add(image)
@@ -165,7 +226,7 @@ def _render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path], seq:
             shrunk[str(path)] = fit_gif(
                 path, max_mb, loop_frames, (w, h), fps,
                 lambda p, size, rate, colors: open_encoder(p, size, rate, cfg, opts,
-                                                           colors=colors),
+                                                           colors=colors, fps_notice=notice),
                 cfg.gif.colors, opts.notify)
     if cfg.frames_dir:
         shutil.copytree(seq.store.directory, cfg.frames_dir, dirs_exist_ok=True,

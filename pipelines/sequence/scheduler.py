@@ -5,7 +5,8 @@ With cadence, frames the plan marks `dream=False` are only carried (moved, not d
 
 Finished frames come from / go to a checkpoint store, so a resumed render continues after the
 last finished frame and equals an uninterrupted one (frames are lossless uint8 RGB, and frame t
-always uses seed + t). Checkpoints are written in a background thread while the next frame is
+always uses seed + t). Each reused checkpoint is checked first: from the first damaged one on,
+frames are rendered again. Checkpoints are written in a background thread while the next frame is
 dreamed; an interrupted render still waits for the frame being written.
 """
 
@@ -111,17 +112,22 @@ class FrameScheduler:
 
     def frames(self, count: int) -> Iterator[Frame]:
         """Yield frames in order; resumed ones are read back from their checkpoints."""
-        done = self.store.finished()
+        done = min(self.store.finished(), count)
+        if done:
+            self.store.notify(f"resuming after {done} finished frames in {self.store.directory}")
         previous: np.ndarray | None = None
         first: np.ndarray | None = None
         writer = CheckpointWriter(self.store)
         try:
             for t in range(count):
                 if t < done:
-                    previous = self.store.load(t)
-                    first = previous if t == 0 else first
-                    yield Frame(t, previous, 0.0, True)
-                    continue
+                    image = self.store.resume(t)  # None: damaged, re-rendered from here on
+                    if image is not None:
+                        previous = image
+                        first = previous if t == 0 else first
+                        yield Frame(t, previous, 0.0, True)
+                        continue
+                    done = t
                 start = time.perf_counter()
                 plan = self.plan(t)
                 dream = previous is None or plan.dream
