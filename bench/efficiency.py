@@ -26,8 +26,9 @@ import numpy as np
 
 from render.engine import DreamEngine, DreamSettings
 from render.media import default_image
-from render.models import LoadedModel, load_model, parse_layers
+from render.models import parse_layers
 from render.tf_runtime import tf
+from render.weights.resolve import LoadedModel, load_model
 
 MODELS = ("inception_v3", "efficientnet_lite0")
 SIZES = (256, 512, 1024)

@@ -34,7 +34,8 @@ def child(model: str, width: int, height: int, steps: int) -> dict[str, float]:
     """Runs in the child process: dream one frame, return memory figures in GB."""
     from render.engine import DreamEngine, DreamSettings
     from render.media import default_image
-    from render.models import load_model, parse_layers
+    from render.models import parse_layers
+    from render.weights.resolve import load_model
 
     loaded = load_model(model, "imagenet" if model == "efficientnet_lite0" else "none")
     spec = loaded.spec

