@@ -35,7 +35,6 @@ import math
 import numbers
 import os
 import pathlib
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ import numpy as np
 
 from render import ffmpeg
 from render.errors import UserError
+from render.gif import gif_timing, palette_graph
 
 __all__ = ["AudioTrack", "FrameEncoder", "fps_fraction", "gif_timing", "output_kind"]
 
@@ -54,8 +54,6 @@ X264_PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast",
     "medium", "slow", "slower", "veryslow", "placebo",
 )
-GIF_DITHERS = ("sierra2_4a", "floyd_steinberg", "bayer", "bayer:N (N=0..5)", "none")
-GIF_PALETTES = ("clip", "frame")
 # audio codecs copied into an MP4 as they are: those browsers and QuickTime all play there.
 # Anything else is encoded to AAC. MP4 can hold AC-3, E-AC-3, ALAC, Opus and FLAC too, but
 # Chrome and Firefox play neither AC-3/E-AC-3 nor ALAC, and Opus/FLAC in MP4 were not verified
@@ -91,17 +89,6 @@ def output_kind(path: str | os.PathLike[str]) -> str:
     return kind
 
 
-def gif_timing(fps: float) -> tuple[int, float]:
-    """Return ``(delay_cs, effective_fps)`` for a GIF at ``fps``.
-
-    GIF delays are whole centiseconds, so the delay is ``round(100 / fps)`` (half up), never
-    below 2 cs because browsers slow down 0-1 cs delays; effective fps is ``100 / delay``.
-    """
-    _check_fps(fps)
-    delay = max(2, math.floor(100.0 / float(fps) + 0.5))
-    return delay, 100.0 / delay
-
-
 def _check_fps(fps: float) -> None:
     if not isinstance(fps, numbers.Real) or not math.isfinite(fps) or fps <= 0:
         raise UserError(f"fps must be a positive number, got {fps!r}")
@@ -118,16 +105,6 @@ def fps_fraction(fps: float) -> Fraction:
 def _temp_path(path: pathlib.Path) -> pathlib.Path:
     """Hidden per-process temp name in the destination directory, real extension last."""
     return path.with_name(f".{path.stem}.part-{os.getpid()}-{next(_temp_counter)}{path.suffix}")
-
-
-def gif_dither_option(dither: str) -> str:
-    """Map ``sierra2_4a``/``floyd_steinberg``/``none``/``bayer``/``bayer:N`` to paletteuse args."""
-    if dither in ("sierra2_4a", "floyd_steinberg", "none", "bayer"):
-        return f"dither={dither}"
-    match = re.fullmatch(r"bayer:([0-5])", dither)
-    if match:
-        return f"dither=bayer:bayer_scale={match.group(1)}"
-    raise UserError(f"gif_dither {dither!r} is not one of {', '.join(GIF_DITHERS)}")
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> int:
@@ -258,7 +235,6 @@ class FrameEncoder:
         """ffmpeg input + output arguments for a looping GIF (validates the GIF options);
         `fps_notice`: say when the fps is rounded (off when the fps is a preset's, not the
         user's own choice)."""
-        dither_opt = gif_dither_option(dither)
         colors = _check_int("gif_colors", colors, 2, 256)
         loop = _check_int("gif_loop (0 = forever, -1 = play once)", loop, -1, 65535)
         delay, effective = gif_timing(fps)
@@ -270,17 +246,7 @@ class FrameEncoder:
         if audio is not None:
             where = audio.path if isinstance(audio, AudioTrack) else audio
             self._notify(f"gif: GIF has no audio; ignoring {os.fspath(where)}")
-        if palette not in GIF_PALETTES:
-            raise UserError(f"gif palette {palette!r} is not one of {', '.join(GIF_PALETTES)}")
-        # clip: one palette from the whole clip, weighted to what changes (no palette flicker);
-        # frame: a palette per frame (better colours per frame, larger file, may flicker)
-        stats, new = ("diff", "") if palette == "clip" else ("single", ":new=1")
-        graph = (
-            # reserve_transparent=0: all colours go to the picture (we never use transparency)
-            f"[0:v]split[a][b];[a]palettegen=stats_mode={stats}:max_colors={colors}:"
-            f"reserve_transparent=0[p];"
-            f"[b][p]paletteuse={dither_opt}:diff_mode=rectangle{new}[out]"
-        )
+        graph = palette_graph(dither, colors, palette)
         self._rate = Fraction(100, delay)
         return [*self._raw_input(self._rate), "-filter_complex", graph,
                 "-map", "[out]", "-loop", str(loop), "-f", "gif"]

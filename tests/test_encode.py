@@ -13,8 +13,9 @@ from encode_kit import duration, encode_frames, gradient, listing, probe
 from media_probe import read_audio, read_gif_info, read_mp4  # noqa: E402  (tests/ is on sys.path)
 
 from render import encode
-from render.encode import FrameEncoder, gif_timing, output_kind
+from render.encode import FrameEncoder, output_kind
 from render.errors import UserError
+from render.gif import gif_timing
 
 
 def test_gif_reader_on_hand_built_gif() -> None:

@@ -10,7 +10,8 @@ from typing import Any
 
 from pipelines.config.keyframes import INTERPOLATIONS
 from pipelines.config.schema import Field, Schema
-from render.encode import GIF_DITHERS, GIF_PALETTES, X264_PRESETS
+from render.encode import X264_PRESETS
+from render.gif import GIF_DITHERS, GIF_PALETTES
 from render.models import MODELS
 from render.options import SMOOTHING
 

@@ -14,8 +14,8 @@ from typing import Any
 from pipelines.config import keyframes
 from pipelines.config.keyframes import Schedule
 from pipelines.config.keys import DREAM_BOUNDS, ZOOM
-from render.encode import gif_dither_option
 from render.errors import ConfigError, UserError
+from render.gif import gif_dither_option
 from render.models import MODELS, LayerTerm, parse_layers
 
 MOTION_KEYS = ("zoom", "angle", "translate_x", "translate_y")
