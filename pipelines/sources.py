@@ -19,7 +19,8 @@ from pipelines.config.settings import Settings
 from render import decode
 from render.encode import AudioTrack
 from render.errors import UserError
-from render.media import check_memory, default_image, image_file_size, read_image, resize
+from render.media import default_image, image_file_size, read_image, resize
+from render.memory import check_memory
 from render.models import Notify, stderr_notify
 
 DEFAULT_SIZE = (640, 360)

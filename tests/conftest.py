@@ -114,9 +114,9 @@ FREE_MEMORY = 8 << 30  # what the memory estimate is told is free, so results do
 @pytest.fixture
 def pinned_memory(monkeypatch):
     """Size refusals do not depend on how much memory the test machine has free."""
-    from render import media
+    from render import memory
 
-    monkeypatch.setattr(media, "available_memory", lambda: FREE_MEMORY)
+    monkeypatch.setattr(memory, "available_memory", lambda: FREE_MEMORY)
 
 
 _NETWORKS: dict = {}

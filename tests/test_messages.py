@@ -13,7 +13,7 @@ from conftest import run_interrupted, zoom_preset
 
 from pipelines.cli import main
 from pipelines.sequence.checkpoints import CheckpointStore
-from render import media
+from render import memory
 from render.errors import UserError
 from render.media import default_image, write_image
 
@@ -25,9 +25,9 @@ ZOOM = ["zoom", "model.name=efficientnet_lite0", "model.weights=none", "size=[64
 
 @pytest.mark.parametrize("free_gb", [22.8, 18.0, 12.0, 4.0])
 def test_the_memory_refusal_never_contradicts_itself(monkeypatch, free_gb):
-    monkeypatch.setattr(media, "available_memory", lambda: int(free_gb * GB))
+    monkeypatch.setattr(memory, "available_memory", lambda: int(free_gb * GB))
     with pytest.raises(UserError) as info:
-        media.check_memory((10000, 10000), "size")  # 18.6 GB at 200 B/px
+        memory.check_memory((10000, 10000), "size")  # 18.6 GB at 200 B/px
     text = str(info.value)
     need = float(re.search(r"needs about ([\d.]+) GB", text).group(1))
     if "but only" in text:  # "needs N but only F is free" must mean N > F
@@ -38,7 +38,7 @@ def test_the_memory_refusal_never_contradicts_itself(monkeypatch, free_gb):
 
 
 def test_the_memory_refusal_from_the_command_line(monkeypatch, capfd, tmp_path):
-    monkeypatch.setattr(media, "available_memory", lambda: int(22.8 * GB))
+    monkeypatch.setattr(memory, "available_memory", lambda: int(22.8 * GB))
     code = main(["render", "still", "size=[10000,10000]", f"output={tmp_path / 'o.png'}"])
     err = capfd.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1, err
