@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.config import presets
-from pipelines.config.keyframes import parse
-from pipelines.config.settings import rescaled, truncated
+from pipelines.config.keyframes import parse, rescaled, truncated
 from render.errors import ConfigError, UserError
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -115,3 +115,27 @@ def check(key: str, schedule: Schedule, frames: int | None = None, low: float | 
         if high is not None and v > high:
             raise ConfigError(key, f"{key}: {v:g} is not allowed; must be <= {high:g}")
     return schedule
+
+
+def rescaled(schedule: Schedule, written_for: int, frames: int) -> Schedule:
+    """`schedule` (keyed for `written_for` frames) with key k moved to
+    round(k (frames - 1) / (written_for - 1)); of keys landing on one frame, the one landing
+    nearest its exact place wins."""
+    ratio = (frames - 1) / max(written_for - 1, 1)
+    best: dict[int, tuple[float, float]] = {}
+    for key, value in zip(schedule.frames, schedule.values, strict=True):
+        miss = abs(round(key * ratio) - key * ratio)
+        if round(key * ratio) not in best or miss < best[round(key * ratio)][0]:
+            best[round(key * ratio)] = (miss, value)
+    order = sorted(best)
+    return replace(schedule, frames=tuple(order), values=tuple(best[k][1] for k in order))
+
+
+def truncated(schedule: Schedule, frames: int) -> Schedule:
+    """`schedule` cut at the last of `frames` frames: the keys before it, and there the value
+    it has at that frame."""
+    if schedule.last_key() < frames:
+        return schedule
+    kept = [(k, v) for k, v in zip(schedule.frames, schedule.values, strict=True)
+            if k < frames - 1] + [(frames - 1, schedule.at(frames - 1))]
+    return replace(schedule, frames=tuple(k for k, _ in kept), values=tuple(v for _, v in kept))

@@ -166,8 +166,8 @@ class Settings:
         zoom: its keys mark moments of that clip), or cut at the clip's end when it describes
         none (a video: keys are moments of the source); any key still past the end (set on
         the command line, or past the file's own end) is refused (ConfigError)."""
-        new = {key: rescaled(sched, written_for, frames) if written_for else
-               truncated(sched, frames) for key, sched in self.schedules()
+        new = {key: keyframes.rescaled(sched, written_for, frames) if written_for
+               else keyframes.truncated(sched, frames) for key, sched in self.schedules()
                if key in self.from_file and written_for != frames}
         part = lambda prefix: {k[len(prefix):]: s for k, s in new.items()  # noqa: E731
                                if k.startswith(prefix)}
@@ -179,30 +179,6 @@ class Settings:
         for key, sched in fitted.schedules():
             keyframes.check(key, sched, frames)
         return fitted
-
-
-def rescaled(schedule: Schedule, written_for: int, frames: int) -> Schedule:
-    """`schedule` (keyed for `written_for` frames) with key k moved to
-    round(k (frames - 1) / (written_for - 1)); of keys landing on one frame, the one landing
-    nearest its exact place wins."""
-    ratio = (frames - 1) / max(written_for - 1, 1)
-    best: dict[int, tuple[float, float]] = {}
-    for key, value in zip(schedule.frames, schedule.values, strict=True):
-        miss = abs(round(key * ratio) - key * ratio)
-        if round(key * ratio) not in best or miss < best[round(key * ratio)][0]:
-            best[round(key * ratio)] = (miss, value)
-    order = sorted(best)
-    return replace(schedule, frames=tuple(order), values=tuple(best[k][1] for k in order))
-
-
-def truncated(schedule: Schedule, frames: int) -> Schedule:
-    """`schedule` cut at the last of `frames` frames: the keys before it, and there the value
-    it has at that frame."""
-    if schedule.last_key() < frames:
-        return schedule
-    kept = [(k, v) for k, v in zip(schedule.frames, schedule.values, strict=True)
-            if k < frames - 1] + [(frames - 1, schedule.at(frames - 1))]
-    return replace(schedule, frames=tuple(k for k, _ in kept), values=tuple(v for _, v in kept))
 
 
 def _path(value: str | None) -> Path | None:
