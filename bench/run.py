@@ -1,7 +1,7 @@
 """`make bench`: every benchmark in one run -> bench/results.json, a markdown table per part,
 and a summary of the performance targets (README, "Performance").
 
-    .venv/bin/python -m bench.run [--only efficiency reference pipeline memory stability gif]
+    .venv/bin/python -m bench.run [--only efficiency reference pipeline models memory stability gif]
 
 A run with --only updates those parts of an existing results file and keeps the others.
 
@@ -21,13 +21,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import efficiency, gif_quality, memory, pipeline, reference, stability
+from bench import efficiency, gif_quality, memory, models, pipeline, reference, stability
 from render import device
 from render.media import atomic_write_bytes
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 STABILITY_VARIANTS = ["default", "cadence 2", "cadence 4", "none (independent)"]
-PARTS = ("efficiency", "reference", "pipeline", "memory", "stability", "gif")
+PARTS = ("efficiency", "reference", "pipeline", "models", "memory", "stability", "gif")
 
 
 def _memory() -> dict[str, Any]:
@@ -54,6 +54,7 @@ def measure(parts: tuple[str, ...], work: Path) -> dict[str, Any]:
         "efficiency": lambda: efficiency.run(),
         "reference": lambda: reference.run(),
         "pipeline": lambda: pipeline.run(),
+        "models": lambda: models.run(),
         "memory": _memory,
         "stability": lambda: _json_of(stability.main, [
             "--frames", "20", "--inputs", "real", "--variants", *STABILITY_VARIANTS],
@@ -62,7 +63,7 @@ def measure(parts: tuple[str, ...], work: Path) -> dict[str, Any]:
     }
     printers: dict[str, Callable[[Any], str]] = {
         "efficiency": efficiency.markdown, "reference": reference.markdown,
-        "pipeline": pipeline.markdown}
+        "pipeline": pipeline.markdown, "models": models.markdown}
     for part in parts:
         print(f"\n## {part}\n", flush=True)
         start = time.perf_counter()
@@ -94,6 +95,13 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
             rows.append(("video cadence 2 vs 1: after frame 0 (whole render)", ">= 1.8x",
                          f"{k2['speedup_after_first_frame']:.2f}x ({k2['speedup']:.2f}x)",
                          k2["speedup_after_first_frame"] >= 1.8))
+    if "models" in r:
+        for name, row in r["models"]["rows"].items():
+            minutes = row["preset_72_frames_estimate_seconds"] / 60
+            rows.append((f"zoom preset (72 frames, 640x360), {name}: s/frame; whole preset",
+                         "<= 3 min" if name == "inception_v3" else "-",
+                         f"{row['seconds_per_frame']:.2f}; {minutes:.1f} min",
+                         minutes <= 3.0 if name == "inception_v3" else None))
     for key, row in r.get("memory", {}).items():
         limit = 3.0 if "1920x1080" in key else 6.0
         rows.append((f"{key}: peak RSS", f"<= {limit:g} GB", f"{row['peak_rss_gb']:.2f} GB",

@@ -112,7 +112,7 @@ MODELS: dict[str, ModelSpec] = {
     "inception_v3": ModelSpec(
         name="inception_v3",
         layers=tuple(f"mixed{i}" for i in range(11)),
-        default_layers={"mixed3": 1.0, "mixed5": 1.5},
+        default_layers={"mixed4": 1.0, "mixed5": 1.0, "mixed6": 1.0},
         min_size=128,
         smoothing="laplacian",
         keras_weights_file="inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
@@ -122,7 +122,7 @@ MODELS: dict[str, ModelSpec] = {
         layers=VGG_LAYERS,
         default_layers={"block4_conv3": 1.0, "block5_conv1": 0.5},
         min_size=64,
-        smoothing="laplacian",
+        smoothing="gaussian",
         keras_weights_file="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
     ),
     "efficientnet_lite0": ModelSpec(
