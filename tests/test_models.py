@@ -25,7 +25,8 @@ def test_unknown_layer_lists_valid_layers():
 def test_layer_forms_parse():
     spec = models.MODELS["inception_v3"]
     assert models.parse_layers(spec, None) == (
-        models.LayerTerm("mixed3", 1.0), models.LayerTerm("mixed5", 1.5))
+        models.LayerTerm("mixed4", 1.0), models.LayerTerm("mixed5", 1.0),
+        models.LayerTerm("mixed6", 1.0))
     assert models.parse_layers(spec, ["mixed1"]) == (models.LayerTerm("mixed1", 1.0),)
     terms = models.parse_layers(spec, {"mixed4": {"weight": 2, "channels": [12, 97]}})
     assert terms == (models.LayerTerm("mixed4", 2.0, (12, 97)),)
