@@ -207,8 +207,6 @@ def _model(cfg: Mapping[str, Any], interpolation: str, sequence: bool) -> ModelC
     if layers is not None:
         try:
             parsed = parse_layers(MODELS[model["name"]], layers)
-        except ConfigError:
-            raise
         except UserError as exc:
             raise ConfigError("model.layers", str(exc)) from None
         terms = "all" if layers == "all" else parsed
