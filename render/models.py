@@ -42,9 +42,16 @@ class ModelSpec:
     min_size: int  # smallest octave side (px) at which the net still sees structure
     smoothing: str  # default gradient smoothing (see render.gradients)
     keras_weights_file: str | None = None  # file name in Keras's cache, for Keras models
+    logits: bool = False  # can be built with its ImageNet classifier (a "logits" layer)
 
-    def build(self, weights: str | None) -> Any:
-        """Build the headless network; `weights` is None, "imagenet" or a file path."""
+    def build(self, weights: str | None, top: bool = False) -> Any:
+        """Build the network, headless unless `top` (then with a "logits" layer: pre-softmax
+        ImageNet scores; only where `logits`); `weights` is None, "imagenet" or a file path."""
+        if top:
+            if not self.logits:
+                raise UserError(f"dream.classes: {self.name} has no ImageNet classifier here; "
+                                f"models with one: {', '.join(LOGIT_MODELS)}")
+            return _TOP_BUILDERS[self.name](weights)
         return _BUILDERS[self.name](weights)
 
     def preprocess(self, x: Any) -> Any:
@@ -73,6 +80,12 @@ def _lite0(weights: str | None) -> Any:
     return efficientnet_lite0(weights=weights, include_top=False)
 
 
+def _lite0_top(weights: str | None) -> Any:
+    from render.nets.efficientnet_lite import efficientnet_lite0
+
+    return efficientnet_lite0(weights=weights, include_top=True)
+
+
 def _identity(x: Any) -> Any:
     return x
 
@@ -95,6 +108,9 @@ _BUILDERS: dict[str, Callable[[str | None], Any]] = {
     "inception_v3": _inception,
     "vgg16": _vgg16,
     "efficientnet_lite0": _lite0,
+}
+_TOP_BUILDERS: dict[str, Callable[[str | None], Any]] = {
+    "efficientnet_lite0": _lite0_top,
 }
 _PREPROCESS: dict[str, Callable[[Any], Any]] = {
     "inception_v3": _identity,
@@ -131,8 +147,12 @@ MODELS: dict[str, ModelSpec] = {
         default_layers={"block6": 1.0, "block8": 1.0},
         min_size=96,
         smoothing="gaussian",
+        logits=True,
     ),
 }
+
+# models whose ImageNet classifier we can build (class objectives, `dream.classes`)
+LOGIT_MODELS = tuple(name for name, spec in MODELS.items() if spec.logits)
 
 FALLBACK = "efficientnet_lite0"
 
