@@ -9,7 +9,9 @@ from pipelines.config.settings import DreamConfig, ModelConfig
 from render.build import BuiltEngine, build_engine
 from render.device import default_tile
 from render.engine import DreamSettings
+from render.masks import Masks, load_masks
 from render.models import Notify
+from render.objectives import read_guide
 
 
 def layer_objective(model: ModelConfig, all_layers: bool = False) -> Any:
@@ -25,9 +27,21 @@ def layer_objective(model: ModelConfig, all_layers: bool = False) -> Any:
 def build(model: ModelConfig, dream: DreamConfig, notify: Notify, *,
           all_layers: bool = False) -> BuiltEngine:
     """Load the model and compile the engine; `all_layers`: every layer when none are named
-    (the layer gallery)."""
+    (the layer gallery). A guide image (`dream.guide`) is read first, classes come resolved."""
+    directed = dream.directed
+    guide = read_guide(directed.guide) if directed.guide is not None else (None, "")
     return build_engine(model.name, layer_objective(model, all_layers), model.weights,
-                        dream.smoothing, notify)
+                        dream.smoothing, notify, guide=guide[0], guide_source=guide[1],
+                        classes=directed.classes, class_weight=directed.class_weight)
+
+
+def masks(dream: DreamConfig, size: tuple[int, int], frames: int = 1, fps: float = 24.0
+          ) -> Masks | None:
+    """The `dream.mask` of each of `frames` frames of `size` (w, h), or None without one;
+    read (and refused when unreadable, too short or all black) before the model loads."""
+    if dream.directed.mask is None:
+        return None
+    return load_masks(dream.directed.mask, size, frames, fps)
 
 
 def image_settings(dream: DreamConfig) -> DreamSettings:

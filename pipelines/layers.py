@@ -52,13 +52,15 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     assert gallery is not None
     outputs = resolve_outputs(settings, preset.name, ".png", check_image_output)
     image = still_input(settings, opts.notify)
+    masks = dreaming.masks(settings.dream, image.shape[1::-1])
     built = dreaming.build(settings.model, settings.dream, opts.notify, all_layers=True)
     dream = dreaming.image_settings(settings.dream)
     names = [t.layer for t in built.objective]
     tiles = []
     for i, name in enumerate(tqdm(names, desc="layers", unit="layer", disable=opts.quiet)):
         weights = [1.0 if j == i else 0.0 for j in range(len(names))]
-        tile = built.engine.dream(image, dream, seed=settings.seed, layer_weights=weights)
+        tile = built.engine.dream(image, dream, seed=settings.seed, layer_weights=weights,
+                                  mask=masks and masks.at(0))
         tiles.append(label_tile(tile, name) if gallery.label else tile)
     sheet = contact_sheet(tiles, gallery.columns)
     record = {**preset.record(), "model": built.record(), "tiles": names}

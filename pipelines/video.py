@@ -43,13 +43,15 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     settings = settings.fit_keyframes(clip.count)
     mode, fade = seq.loop.mode, seq.loop.frames
     loop.rendered_count(clip.count, mode, fade, extend=False)
+    masks = dreaming.masks(settings.dream, clip.size, clip.count, clip.fps)  # issue 17
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     plan = make_plan(settings.dream, settings.model, built.objective,
-                     every_frame_first=video.flow.method == "none")
+                     every_frame_first=video.flow.method == "none", masks=masks)
     audio = None
     if video.audio == "source" and clip.audio is not None:  # as long as the output
         audio = replace(clip.audio, duration=loop.output_count(clip.count, mode, fade) / clip.fps)
-    record = {"model": built.record(), **clip_record(clip, video, audio is not None)}
+    record = {"model": built.record(), **clip_record(clip, video, audio is not None),
+              "mask": masks and masks.record()}
     salt = f"-{clip.record.get('bytes')}-{clip.record.get('mtime_ns')}"
     with output_lock(outputs):
         store = open_store(outputs, preset, opts, salt)

@@ -14,9 +14,10 @@ from typing import Any
 from pipelines.config import keyframes
 from pipelines.config.keyframes import Schedule
 from pipelines.config.keys import DREAM_BOUNDS, ZOOM
+from render.classes import class_indices
 from render.errors import ConfigError, UserError
 from render.gif import gif_dither_option
-from render.models import MODELS, LayerTerm, parse_layers
+from render.models import LOGIT_MODELS, MODELS, LayerTerm, parse_layers
 
 MOTION_KEYS = ("zoom", "angle", "translate_x", "translate_y")
 
@@ -42,6 +43,16 @@ class FirstFrame:
 
 
 @dataclass(frozen=True)
+class DirectedConfig:
+    """Directed dreams: a guide image, ImageNet classes (logit indices) and a mask file."""
+
+    guide: Path | None = None
+    classes: tuple[int, ...] = ()
+    class_weight: float = 1.0
+    mask: Path | None = None
+
+
+@dataclass(frozen=True)
 class DreamConfig:
     """Gradient-ascent settings; the numeric ones may be keyframed (constant for a still)."""
 
@@ -53,6 +64,7 @@ class DreamConfig:
     smoothing: str | None = None  # None = the model's default
     cadence: int = 1
     first_frame: FirstFrame = FirstFrame()
+    directed: DirectedConfig = DirectedConfig()
 
 
 @dataclass(frozen=True)
@@ -227,7 +239,41 @@ def _dream(cfg: Mapping[str, Any], interpolation: str) -> DreamConfig:
     return DreamConfig(**scheds, tile=dream["tile"], smoothing=dream["smoothing"],
                        cadence=dream.get("cadence", 1),
                        first_frame=FirstFrame(first.get("steps"), first.get("octaves"),
-                                              first.get("step_size")))
+                                              first.get("step_size")),
+                       directed=_directed(cfg))
+
+
+def _directed(cfg: Mapping[str, Any]) -> DirectedConfig:
+    """dream.guide / classes / mask checked up front: files readable, class names known, and
+    a model with a classifier for classes."""
+    from render.masks import check_mask_file
+    from render.media import check_readable_file
+
+    dream = cfg["dream"]
+    guide = _path(dream.get("guide"))
+    if guide is not None:
+        try:
+            check_readable_file(guide, "a guide image", "guide image")
+        except UserError as exc:
+            raise ConfigError("dream.guide", f"dream.guide: {exc}") from None
+    mask = _path(dream.get("mask"))
+    if mask is not None:
+        try:
+            check_mask_file(mask)
+        except UserError as exc:
+            raise ConfigError("dream.mask", str(exc)) from None
+    classes: tuple[int, ...] = ()
+    if dream.get("classes") not in (None, [], ()):
+        try:
+            classes = class_indices(dream["classes"])
+        except UserError as exc:
+            raise ConfigError("dream.classes", str(exc)) from None
+        name = cfg["model"]["name"]
+        if name not in LOGIT_MODELS:
+            raise ConfigError("dream.classes", f"dream.classes: {name} has no ImageNet "
+                              f"classifier here; models with one: {', '.join(LOGIT_MODELS)} "
+                              f"(model.name={LOGIT_MODELS[0]})")
+    return DirectedConfig(guide, classes, float(dream.get("class_weight", 1.0)), mask)
 
 
 def _sequence(cfg: Mapping[str, Any]) -> SequenceConfig:
