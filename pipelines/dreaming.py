@@ -35,13 +35,12 @@ def build(model: ModelConfig, dream: DreamConfig, notify: Notify, *,
                         classes=directed.classes, class_weight=directed.class_weight)
 
 
-def masks(dream: DreamConfig, size: tuple[int, int], frames: int = 1, fps: float = 24.0
-          ) -> Masks | None:
-    """The `dream.mask` of each of `frames` frames of `size` (w, h), or None without one;
-    read (and refused when unreadable, too short or all black) before the model loads."""
+def masks(dream: DreamConfig, frames: int = 1, fps: float = 24.0) -> Masks | None:
+    """The `dream.mask` of each of `frames` frames, or None without one; read (and refused
+    when unreadable, too short or all black) before the input and the model."""
     if dream.directed.mask is None:
         return None
-    return load_masks(dream.directed.mask, size, frames, fps)
+    return load_masks(dream.directed.mask, frames, fps)
 
 
 def image_settings(dream: DreamConfig) -> DreamSettings:

@@ -51,8 +51,8 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     gallery = settings.gallery
     assert gallery is not None
     outputs = resolve_outputs(settings, preset.name, ".png", check_image_output)
+    masks = dreaming.masks(settings.dream)
     image = still_input(settings, opts.notify)
-    masks = dreaming.masks(settings.dream, image.shape[1::-1])
     built = dreaming.build(settings.model, settings.dream, opts.notify, all_layers=True)
     dream = dreaming.image_settings(settings.dream)
     names = [t.layer for t in built.objective]

@@ -17,8 +17,8 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     """Dream the input image once and write it (PNG/JPEG) with a JSON sidecar."""
     settings = preset.settings
     outputs = resolve_outputs(settings, preset.name, ".png", check_image_output)
+    masks = dreaming.masks(settings.dream)
     image = still_input(settings, opts.notify)
-    masks = dreaming.masks(settings.dream, image.shape[1::-1])
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     start = time.perf_counter()
     dreamed = built.engine.dream(image, dreaming.image_settings(settings.dream),

@@ -43,7 +43,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     settings = settings.fit_keyframes(clip.count)
     mode, fade = seq.loop.mode, seq.loop.frames
     loop.rendered_count(clip.count, mode, fade, extend=False)
-    masks = dreaming.masks(settings.dream, clip.size, clip.count, clip.fps)  # issue 17
+    masks = dreaming.masks(settings.dream, clip.count, clip.fps)  # issue 17
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     plan = make_plan(settings.dream, settings.model, built.objective,
                      every_frame_first=video.flow.method == "none", masks=masks)

@@ -26,9 +26,9 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     assert seq is not None and motion is not None and seq.frames is not None
     outputs = sequence_outputs(preset)
     rendered = loop.rendered_count(seq.frames, seq.loop.mode, seq.loop.frames, extend=True)
+    masks = dreaming.masks(settings.dream, rendered, seq.fps)
     first = still_input(settings, opts.notify, even=any(
         output_kind(path) == "mp4" for path in outputs))
-    masks = dreaming.masks(settings.dream, first.shape[1::-1], rendered, seq.fps)
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     plan = make_plan(settings.dream, settings.model, built.objective, masks=masks)
     with output_lock(outputs):

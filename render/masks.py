@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -76,34 +75,60 @@ def still_mask(source: str | os.PathLike | np.ndarray, size: tuple[int, int],
     return _not_black(feathered(image, size), key, what)
 
 
-@dataclass(frozen=True)
 class Masks:
-    """Per-frame masks of a sequence: one still mask for every frame, or one per frame."""
+    """Per-frame masks of a sequence: one still mask for every frame, or one per frame. Frames
+    are kept as read (grey uint8, at most 1024 px a side) and feathered at that size when
+    asked for (the engine stretches a mask to each octave; the feather is relative to the
+    shorter side, so it is the same at any size)."""
 
-    frames: Sequence[np.ndarray]  # float32 (h, w); a single one = the same for every frame
-    source: str
+    def __init__(self, frames: Sequence[np.ndarray], source: str) -> None:
+        self.frames = tuple(frames)  # grey uint8; a single one = the same for every frame
+        self.source = source
+        self._last: tuple[int, np.ndarray] | None = None
 
     def at(self, t: int) -> np.ndarray:
-        return self.frames[0] if len(self.frames) == 1 else self.frames[t]
+        """Frame t's feathered mask, float32 in [0, 1] (h, w) at the mask's own size."""
+        i = 0 if len(self.frames) == 1 else t
+        if self._last is None or self._last[0] != i:
+            frame = self.frames[i]
+            self._last = (i, feathered(frame, frame.shape[1::-1]))
+        return self._last[1]
 
     def record(self) -> dict[str, object]:
         return {"mask": self.source, "frames": len(self.frames), "feather": FEATHER}
 
 
-def load_masks(path: str | os.PathLike, size: tuple[int, int], frames: int = 1,
-               fps: float = 24.0, key: str = "dream.mask") -> Masks:
-    """The masks of `frames` frames at `size` (w, h): a still image for all of them, or a
-    video read at `fps` (its frames resampled to that rate), which must cover every frame."""
+def _grey(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(to_rgb8(image), cv2.COLOR_RGB2GRAY)
+
+
+def load_masks(path: str | os.PathLike, frames: int = 1, fps: float = 24.0,
+               key: str = "dream.mask") -> Masks:
+    """The masks of `frames` frames: a still image for all of them, or a video read at `fps`
+    (its frames resampled to that rate), which must cover every frame. Read before the input
+    and the model, so a bad mask is refused before anything else is said or done."""
+    from render.decode import fit_size
+
     p = check_mask_file(path, key)
     if is_image_file(p):
-        return Masks((still_mask(p, size, key),), str(p))
+        try:
+            image = read_image(p)
+            h, w = image.shape[:2]
+            if max(w, h) > 1024:
+                image = cv2.resize(image, fit_size((w, h), (1024, 1024)),
+                                   interpolation=cv2.INTER_AREA)
+            grey = _grey(image)
+        except UserError as exc:
+            raise UserError(f"{key}: {exc}") from None
+        _not_black(grey / 255.0, key, str(p))
+        return Masks((grey,), str(p))
     from render.decode import probe, read_frames
 
     try:
         info = probe(p)
         out: list[np.ndarray] = []
-        for frame in read_frames(info, fps, size):
-            out.append(feathered(frame, size))
+        for frame in read_frames(info, fps, fit_size(info.size, (1024, 1024))):
+            out.append(_grey(frame))
             if len(out) == frames:
                 break
     except UserError as exc:
@@ -111,6 +136,6 @@ def load_masks(path: str | os.PathLike, size: tuple[int, int], frames: int = 1,
     if len(out) < frames:
         raise UserError(f"{key}: mask video {p} has {len(out)} frames at {fps:g} fps; the "
                         f"render needs {frames} (a mask video must last as long as the output)")
-    if all(float(m.max()) <= BLACK for m in out):
-        _not_black(out[0], key, str(p))
-    return Masks(tuple(out), str(p))
+    if all(float(m.max()) / 255.0 <= BLACK for m in out):
+        _not_black(out[0] / 255.0, key, str(p))
+    return Masks(out, str(p))
