@@ -168,8 +168,11 @@ def test_still_with_classes_guide_and_mask_records_the_objective(files, tmp_path
 @pytest.mark.parametrize("preset,overrides,says", [
     ("still", ["dream.classes=[goldfsh]", "model.name=efficientnet_lite0"],
      "did you mean goldfish"),
-    ("still", ["dream.classes=[goldfish]", "model.name=vgg16"], "models with one: "
-     "efficientnet_lite0"),
+    ("still", ["dream.classes=[goldfish]", "model.name=vgg16"], "vgg16 has no ImageNet "
+     "classifier here; models with one: inception_v3 (with Keras' full weights"),
+    ("still", ["dream.classes=[goldfish]", "model.name=inception_v3",  # no full Keras file
+               "model.weights=imagenet"],
+     "inception_v3 has no ImageNet classifier here"),
     ("still", ["dream.guide={tmp}/missing.png"], "guide image not found"),
     ("still", ["dream.guide={tmp}/cat.txt"], "dream.guide"),
     ("still", ["dream.mask={tmp}/missing.png"], "mask not found"),
@@ -181,6 +184,5 @@ def test_bad_directed_input_is_one_line_exit_2(files, tmp_path, capfd, preset, o
                                                 says):
     (tmp_path / "cat.txt").write_text("not an image")
     values = {"tmp": tmp_path, **files}
-    refused(capfd, tmp_path, preset,
-            [o.format(**values) for o in overrides] + [f"input={files['cat']}",
-                                                       "model.weights=none"], says)
+    refused(capfd, tmp_path, preset, [f"input={files['cat']}", "model.weights=none"]
+            + [o.format(**values) for o in overrides], says)

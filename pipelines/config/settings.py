@@ -17,7 +17,7 @@ from pipelines.config.keys import DREAM_BOUNDS, ZOOM
 from render.classes import class_indices
 from render.errors import ConfigError, UserError
 from render.gif import gif_dither_option
-from render.models import LOGIT_MODELS, MODELS, LayerTerm, parse_layers
+from render.models import LOGIT_MODELS, MODELS, LayerTerm, classifier_note, parse_layers
 
 MOTION_KEYS = ("zoom", "angle", "translate_x", "translate_y")
 
@@ -269,11 +269,15 @@ def _directed(cfg: Mapping[str, Any]) -> DirectedConfig:
             classes = class_indices(dream["classes"])
         except UserError as exc:
             raise ConfigError("dream.classes", str(exc)) from None
-        name = cfg["model"]["name"]
-        if name not in LOGIT_MODELS:
+        from render.weights.resolve import top_weights_file
+
+        name, weights = cfg["model"]["name"], cfg["model"]["weights"]
+        spec = MODELS[name]
+        imagenet = weights is not None and str(weights).lower() == "imagenet"
+        if name not in LOGIT_MODELS or (spec.keras_top_weights_file and imagenet
+                                        and top_weights_file(spec) is None):
             raise ConfigError("dream.classes", f"dream.classes: {name} has no ImageNet "
-                              f"classifier here; models with one: {', '.join(LOGIT_MODELS)} "
-                              f"(model.name={LOGIT_MODELS[0]})")
+                              f"classifier here; models with one: {classifier_note()}")
     return DirectedConfig(guide, classes, float(dream.get("class_weight", 1.0)), mask)
 
 

@@ -27,6 +27,7 @@ from render.models import (
     LayerTerm,
     ModelSpec,
     Notify,
+    classifier_note,
     format_layers,
     get_spec,
     parse_layers,
@@ -197,10 +198,29 @@ def _load_top(spec: ModelSpec, weights: str | None, name: str) -> LoadedModel:
 
         keras.utils.set_random_seed(RANDOM_INIT_SEED)
         return LoadedModel(spec, spec.build(None, top=True), "random", name)
-    if str(weights).lower() == "imagenet":
-        return LoadedModel(spec, spec.build("imagenet", top=True), "imagenet", name)
-    raise UserError(f"dream.classes: {name} with a weights file has no classifier; "
-                    "use model.weights=imagenet")
+    if spec.keras_top_weights_file is None:  # packaged weights carry the classifier
+        if str(weights).lower() == "imagenet":
+            return LoadedModel(spec, spec.build("imagenet", top=True), "imagenet", name)
+        raise UserError(f"dream.classes: {name} with a weights file has no classifier; "
+                        "use model.weights=imagenet")
+    path = top_weights_file(spec) if str(weights).lower() == "imagenet" else Path(weights)
+    if path is None or not path.is_file():
+        raise UserError(f"dream.classes: {name}'s classifier needs Keras' full weights "
+                        f"{spec.keras_top_weights_file} in {keras_cache_dir()}; models with "
+                        f"one: {classifier_note()}")
+    try:
+        network = spec.build(str(path), top=True)
+    except Exception as exc:  # Keras raises many types for a bad weights file
+        raise UserError(f"dream.classes: {path} is not {name}'s full weights: {exc}") from exc
+    return LoadedModel(spec, network, f"imagenet with classifier (file {path})", name)
+
+
+def top_weights_file(spec: ModelSpec) -> Path | None:
+    """Keras' full weights (with the classifier) for `spec` in Keras's cache, if there."""
+    if spec.keras_top_weights_file is None:
+        return None
+    path = keras_cache_dir() / spec.keras_top_weights_file
+    return path if path.is_file() else None
 
 
 def resolve_objective(model: LoadedModel, layers: Any, notify: Notify = stderr_notify
