@@ -26,6 +26,11 @@ from render.objectives import LOGITS, Objective, as_objective
 from render.tf_runtime import tf
 
 OctaveCallback = Callable[[int, np.ndarray], None]  # (octave index, uint8 RGB image)
+# at most this many guide feature vectors per guide term (evenly spaced over the guide): the
+# guided term compares every position of a tile with every guide vector, and shallow layers
+# have tens of thousands of positions (Google's notebook matched a 224 px guide at mixed4c:
+# 196 vectors)
+GUIDE_VECTORS = 2048
 
 
 def _mask_at(mask: np.ndarray | None, size: tuple[int, int]) -> tf.Tensor:
@@ -259,7 +264,8 @@ class DreamEngine:
 
     def guide_features(self, size: tuple[int, int], tile: int) -> tuple[tf.Tensor, ...]:
         """Each guide term's feature vectors at octave size `size` (w, h): the guide resized to
-        the same pixel count (its own aspect kept, at most tile x tile), computed once per size."""
+        the same pixel count (its own aspect kept, at most tile x tile), computed once per size
+        (at most GUIDE_VECTORS of them)."""
         guides = self.objective.guides()
         if not guides:
             return ()
@@ -271,7 +277,12 @@ class DreamEngine:
                 gsize = (max(self.min_size, round(gw * f)), max(self.min_size, round(gh * f)))
                 img = _resize(to_engine(g.image), gsize)
                 acts = self._activations(tf.constant(img[None], tf.float32))
-                feats.append(g.flatten(acts[g.layer]))
+                vectors = g.flatten(acts[g.layer])
+                count = int(vectors.shape[0])
+                if count > GUIDE_VECTORS:  # bound the positions x guide-vectors product
+                    pick = np.linspace(0, count - 1, GUIDE_VECTORS).round().astype(np.int32)
+                    vectors = tf.gather(vectors, pick)
+                feats.append(vectors)
             self._guide_cache[size] = tuple(feats)
         return self._guide_cache[size]
 
