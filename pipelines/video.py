@@ -21,6 +21,7 @@ from pipelines.sequence.scheduler import FrameScheduler
 from pipelines.sources import Clip, video_input
 from pipelines.warp.carry import FlowMotion, SharedWindow
 from pipelines.warp.color import coherence_finish
+from pipelines.warp.masked import MaskedMotion
 from render.encode import output_kind
 
 
@@ -59,7 +60,8 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
         motion = FlowMotion(video.flow, window, opts.notify)
         try:
             finish = coherence_finish(window.__getitem__) if video.color_coherence else None
-            scheduler = FrameScheduler(built.engine, motion, plan, store, settings.seed, finish)
+            moved = motion if masks is None else MaskedMotion(motion, window.__getitem__, masks)
+            scheduler = FrameScheduler(built.engine, moved, plan, store, settings.seed, finish)
             job = SequenceJob(scheduler, store, clip.count, clip.fps, clip.size, record,
                               audio, extend_loop=False)
             return render_sequence(preset, opts, outputs, job)

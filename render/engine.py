@@ -351,4 +351,8 @@ class DreamEngine:
             detail = img - octave_base
             if callback is not None:
                 callback(k, to_uint8(img))
+        if mask is not None and size != (w, h):
+            # dreamed at a larger working size: bring back only what the dream changed, so the
+            # resampling round trip does not blur the area the mask leaves untouched
+            return to_uint8(to_engine(image) + _resize(img - base, (w, h)))
         return to_uint8(_resize(img, (w, h)))

@@ -186,3 +186,19 @@ def test_bad_directed_input_is_one_line_exit_2(files, tmp_path, capfd, preset, o
     values = {"tmp": tmp_path, **files}
     refused(capfd, tmp_path, preset, [f"input={files['cat']}", "model.weights=none"]
             + [o.format(**values) for o in overrides], says)
+
+
+def test_video_motion_under_a_mask_starts_from_the_source_outside():
+    from pipelines.warp.masked import MaskedMotion
+    from render.masks import Masks
+
+    class Carried:  # stands in for the flow carry: a dreamed-looking grey everywhere
+        def move(self, t, previous):
+            return np.full((8, 12, 3), 200, np.uint8)
+
+    source = np.full((8, 12, 3), 50, np.uint8)
+    grey = np.zeros((16, 24), np.uint8)
+    grey[:, :8] = 255  # left third dreams (the mask has its own size; stretched to the frame)
+    moved = MaskedMotion(Carried(), lambda t: source, Masks([grey], "m")).move(1, source)
+    assert (moved[:, :2] > 150).all()  # inside: the carried dream
+    assert (moved[:, -4:] == 50).all()  # outside: the source frame, untouched
