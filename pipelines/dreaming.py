@@ -35,6 +35,20 @@ def build(model: ModelConfig, dream: DreamConfig, notify: Notify, *,
                         classes=directed.classes, class_weight=directed.class_weight)
 
 
+def directed_salt(dream: DreamConfig) -> str:
+    """Size and time stamp of the guide and mask files, for checkpoint salts: frames dreamed
+    with another guide or mask under the same file name are not resumed."""
+    parts = []
+    for path in (dream.directed.guide, dream.directed.mask):
+        if path is not None:
+            try:
+                st = path.stat()
+            except OSError:  # read already; gone since: nothing to tell frames apart by
+                continue
+            parts.append(f"-{st.st_size}-{st.st_mtime_ns}")
+    return "".join(parts)
+
+
 def masks(dream: DreamConfig, frames: int = 1, fps: float = 24.0) -> Masks | None:
     """The `dream.mask` of each of `frames` frames, or None without one; read (and refused
     when unreadable, too short or all black) before the input and the model."""

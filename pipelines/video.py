@@ -54,6 +54,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     record = {"model": built.record(), **clip_record(clip, video, audio is not None),
               "mask": masks and masks.record()}
     salt = f"-{clip.record.get('bytes')}-{clip.record.get('mtime_ns')}"
+    salt += dreaming.directed_salt(settings.dream)
     with output_lock(outputs):
         store = open_store(outputs, preset, opts, salt)
         window = SharedWindow(clip)

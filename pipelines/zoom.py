@@ -35,7 +35,8 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
         # frames are valid for this starting image too: another photo under the same name
         # (or one of another shape) must not resume from the old one's frames
         store = open_store(outputs, preset, opts,
-                           f"-{hashlib.sha256(first.tobytes()).hexdigest()[:16]}")
+                           f"-{hashlib.sha256(first.tobytes()).hexdigest()[:16]}"
+                           + dreaming.directed_salt(settings.dream))
         scheduler = FrameScheduler(built.engine, AffineMotion(first, motion.at), plan, store,
                                    settings.seed)
         job = SequenceJob(scheduler, store, seq.frames, seq.fps, first.shape[1::-1],

@@ -3,7 +3,9 @@ images, masks, and the bad-input contract of dream.guide / classes / mask."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -202,3 +204,31 @@ def test_video_motion_under_a_mask_starts_from_the_source_outside():
     moved = MaskedMotion(Carried(), lambda t: source, Masks([grey], "m")).move(1, source)
     assert (moved[:, :2] > 150).all()  # inside: the carried dream
     assert (moved[:, -4:] == 50).all()  # outside: the source frame, untouched
+
+
+def test_a_changed_mask_file_is_not_resumed_from(files, tmp_path, monkeypatch, shared_engine):
+    """Frames dreamed with one mask are not reused when the file under that name changes; with
+    the same file they are (so the check can fail)."""
+    from conftest import QUIET, run_interrupted, zoom_preset
+
+    from pipelines import zoom
+
+    mask = tmp_path / "m.png"
+    cv2.imwrite(str(mask), cv2.imread(str(files["half"])))
+    preset = zoom_preset(tmp_path, f"dream.mask={mask}", f"output={tmp_path / 'z.gif'}",
+                         "frames=4")
+
+    def resumed() -> bool:
+        notices: list[str] = []
+        zoom.run(preset, dataclasses.replace(QUIET, notify=notices.append))
+        return any("resuming" in n for n in notices)
+
+    run_interrupted(preset, monkeypatch, 2)
+    assert resumed()  # same mask: the finished frames are reused
+    run_interrupted(preset, monkeypatch, 2, run=lambda p, o: zoom.run(
+        p, dataclasses.replace(o, force=True)))
+    other = np.full((64, 96), 255, np.uint8)
+    other[:, :20] = 0
+    cv2.imwrite(str(mask), other)
+    os.utime(mask, ns=(1, 1))  # a new time stamp even on a coarse clock
+    assert not resumed()
