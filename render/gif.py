@@ -11,6 +11,9 @@ from render.errors import UserError
 
 GIF_DITHERS = ("sierra2_4a", "floyd_steinberg", "bayer", "bayer:N (N=0..5)", "none")
 GIF_PALETTES = ("clip", "frame")
+# who quantizes and writes a GIF: ffmpeg (palettegen/paletteuse) or libimagequant + Pillow
+# (render.gif_imagequant); see the README's "Loops and GIFs" for the measurements
+GIF_ENCODERS = ("ffmpeg", "imagequant")
 
 
 def gif_timing(fps: float) -> tuple[int, float]:
