@@ -20,6 +20,11 @@ Design choices:
   at the effective rate. The palette is built in the same process (split/palettegen/
   paletteuse), which means ffmpeg holds every frame in memory until the end: fine for
   GIF-sized clips, not for long high-resolution ones (use MP4 for those).
+* ``gif_encoder="imagequant"`` (issue 19) sends GIF frames to ``render.gif_imagequant``
+  instead of ffmpeg (libimagequant palettes, Pillow writes the file into the same temp name),
+  then gifsicle -O3 recompresses it losslessly; ``gif_lossy`` runs gifsicle's lossy LZW over
+  either encoder's GIF. The keyword defaults here are the ffmpeg encoder's (as before); the
+  presets' defaults (``gif.*`` keys) are the measured best, imagequant with frame palettes.
 * MP4 audio is added once the video is finished (a second ffmpeg run, which copies the
   video stream), cut or padded with silence to exactly the video's length, known only then.
 * ffmpeg runs through ``render.ffmpeg`` (stderr in a temp file, never a pipe, so it cannot
@@ -119,9 +124,10 @@ def _check_int(name: str, value: object, low: int, high: int) -> int:
 
 
 class FrameEncoder:
-    """Streams uint8 HxWx3 RGB frames to one output file through ffmpeg.
+    """Streams uint8 HxWx3 RGB frames to one output file through ffmpeg (or, for a GIF with
+    ``gif_encoder="imagequant"``, to libimagequant).
 
-    The file appears atomically: under its real name only once ffmpeg has succeeded.
+    The file appears atomically: under its real name only once the encoder has succeeded.
 
     Use as a context manager: a clean exit calls :meth:`close`, an exception calls
     :meth:`abort`. Notices (GIF fps rounding unless ``fps_notice`` is False, ignored audio) go

@@ -2,17 +2,19 @@
 written by Pillow.
 
 Why: ffmpeg's palettegen is a median cut in RGB; libimagequant builds its palette in a
-perceptual colour space, refines it with k-means, and dithers with an edge-aware
-Floyd-Steinberg. Each frame is remapped with the frame shown before it as the *background*
-(``liq_image_set_background``): a pixel that the already shown picture represents at least as
-well as the palette does becomes transparent, and static areas are not dithered again, so the
-dither does not crawl between frames and unchanged regions cost almost nothing. Pillow then
-writes every frame cropped to the rectangle that changed (disposal 1: keep the last frame),
-with the transparent index; it does the LZW, never us.
+perceptual colour space and refines it with k-means, and its dither is an edge-aware
+Floyd-Steinberg. When dithering, each frame is remapped with the picture shown before it as
+the *background* (``liq_image_set_background``, gifski's trick): a pixel that the shown picture
+represents at least as well as the palette does becomes transparent, and static areas are not
+dithered again, so the dither does not crawl between frames. Pillow writes every frame cropped
+to the rectangle that changed (disposal 1: keep the last frame) with its transparent index; it
+does the LZW, never us. The encoder (render.encode) then runs gifsicle -O3 over the file,
+which makes unchanged pixels transparent and drops repeated colour tables.
 
-Palettes: ``clip`` (one histogram of every frame: no palette flicker), ``group`` (one per
-`GROUP_FRAMES` frames) or ``frame`` (one per frame). One colour of the palette is the
-transparent one, so a 256-colour GIF has 255 visible colours per palette.
+Palettes: ``frame`` (one per frame: the best PSNR at equal size on the bench clips), ``group``
+(one per `GROUP_FRAMES` frames) or ``clip`` (one histogram of every frame: no palette
+changes at all). One colour of each palette is the transparent one, so a 256-colour GIF has
+255 visible colours per palette.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ import numpy as np
 from PIL import Image
 
 from render.errors import UserError
+from render.gif import GIF_PALETTES as IQ_PALETTES
+from render.gif import GROUP_FRAMES
 
-IQ_PALETTES = ("clip", "group", "frame")
-GROUP_FRAMES = 10  # frames that share one palette with `palette: group`
-SPEED = 3  # libimagequant speed 1 (slowest, best) .. 10; 3 is its default
+# libimagequant speed 1 (slowest) .. 10: its default 3 took 1.7-1.9x as long as 6 on the zoom
+# bench clip for -0.5 dB (clip palette) to +0.1 dB (frame palettes) at about the same size
+SPEED = 6
 _lib, _ffi = imagequant.lib, imagequant.ffi
 
 
@@ -111,11 +115,16 @@ def _groups(count: int, palette: str) -> list[range]:
 
 
 def quantize(frames: Sequence[np.ndarray], colors: int = 256, dither: float = 0.0,
-             palette: str = "clip", temporal: bool = True
+             palette: str = "frame", temporal: bool | None = None
              ) -> list[tuple[np.ndarray, np.ndarray, int]]:
     """Per frame: (indices HxW uint8, RGB palette (n, 3), transparent index). With
-    `temporal`, each frame is remapped on top of the picture shown before it (see the module
-    docstring); without, the transparent index is never used."""
+    `temporal` (default: when dithering), each frame is remapped on top of the picture shown
+    before it (see the module docstring); without, the transparent index is not used here
+    (gifsicle still makes unchanged pixels transparent)."""
+    if temporal is None:
+        # the background keeps a dither still between frames; with no dither there is
+        # nothing to keep still, and it measured larger files at lower PSNR
+        temporal = dither > 0
     if palette not in IQ_PALETTES:
         raise UserError(f"gif palette {palette!r} is not one of {', '.join(IQ_PALETTES)}")
     out: list[tuple[np.ndarray, np.ndarray, int]] = []
@@ -155,7 +164,7 @@ class GifQuantizer:
     ffmpeg path holds them too)."""
 
     def __init__(self, delay_cs: int, loop: int, colors: int = 256, dither: float = 0.0,
-                 palette: str = "clip", temporal: bool = True) -> None:
+                 palette: str = "frame", temporal: bool | None = None) -> None:
         if palette not in IQ_PALETTES:
             raise UserError(f"gif palette {palette!r} is not one of {', '.join(IQ_PALETTES)}")
         if not 0.0 <= dither <= 1.0:

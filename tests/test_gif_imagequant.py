@@ -154,12 +154,14 @@ def test_bad_encoder_options_are_user_errors(tmp_path: Path, kwargs: dict, messa
     ("gif.dither_level=2", "gif.dither_level: must be <= 1"),
     ("gif.lossy=-1", "gif.lossy: must be >= 0"),
     ("gif.lossy=fast", "gif.lossy"),
+    ("gif.encoder=ffmpeg gif.palette=group", "group needs gif.encoder: imagequant"),
 ])
 def test_bad_gif_keys_exit_2_before_anything_is_written(tmp_path: Path, capsys, override: str,
                                                        message: str) -> None:
     out = tmp_path / "x.gif"
-    code = main(["render", "loop", f"output={out}", override, "--quiet"])
+    code = main(["render", "loop", f"output={out}", *override.split(), "--quiet"])
     err = capsys.readouterr().err
-    assert code == 2 and f"command line: {override}" in err and message in err, err
+    culprit = override.split()[-1]
+    assert code == 2 and f"command line: {culprit}" in err and message in err, err
     assert len(err.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []

@@ -77,8 +77,8 @@ SEQUENCE: dict[str, Any] = {
     "gif": {
         "dither": Field("str", "bayer:3", help=f"one of {', '.join(GIF_DITHERS)}"),
         "colors": Field("int", 256, low=2, high=256),
-        "palette": Field("choice", "clip", choices=GIF_PALETTES,
-                         help="one palette for the clip, or one per frame"),
+        "palette": Field("choice", "frame", choices=GIF_PALETTES,
+                         help="one palette for the clip, per 10 frames (imagequant) or per frame"),
         "loop_count": Field("int", 0, low=-1, high=65535, help="0 = loop forever"),
         "max_mb": Field("float", None, above=0, high=10_000, nullable=True,
                         help="size cap: shrink scale, then fps, then colours to fit"),

