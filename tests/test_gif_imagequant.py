@@ -80,6 +80,37 @@ def test_what_a_viewer_shows_is_what_was_quantized(tmp_path: Path, palette: str,
     assert np.array_equal(decode(out), np.stack(pictures))
 
 
+def _shown(frames: list[np.ndarray], temporal: bool) -> np.ndarray:
+    """The pictures a viewer sees, frame palettes, full dither."""
+    shown, pictures = None, []
+    for indices, rgb, transparent in gif_imagequant.quantize(frames, 64, 1.0, "frame",
+                                                             temporal):
+        picture = rgb[indices]
+        if shown is not None:
+            picture[indices == transparent] = shown[indices == transparent]
+        shown = picture
+        pictures.append(picture)
+    return np.stack(pictures)
+
+
+def test_the_dither_does_not_crawl_over_still_areas() -> None:
+    """Left half still, right half noise: remapped over the shown picture, the still half
+    keeps most of its dithered pixels from frame to frame; remapped alone, each new palette
+    re-dithers all of it."""
+    rng = np.random.default_rng(1)
+    frames = []
+    for _ in range(6):
+        frame = gradient(64, 48)
+        frame[:, 32:] = rng.integers(0, 255, (48, 32, 3))
+        frames.append(frame)
+
+    def changed(pictures: np.ndarray) -> float:
+        still = pictures[:, :, :32]
+        return float(np.mean(np.any(still[1:] != still[:-1], axis=-1)))
+
+    assert changed(_shown(frames, temporal=True)) < 0.5 * changed(_shown(frames, temporal=False))
+
+
 def test_unchanged_regions_cost_almost_nothing(tmp_path: Path) -> None:
     """A small square moving over a still, noisy picture: every frame after the first stores
     only the rectangle that changed."""
@@ -165,3 +196,15 @@ def test_bad_gif_keys_exit_2_before_anything_is_written(tmp_path: Path, capsys, 
     assert code == 2 and f"command line: {culprit}" in err and message in err, err
     assert len(err.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failing_gifsicle_is_one_line_and_leaves_nothing(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from render.encode import FrameEncoder
+
+    monkeypatch.setattr(gifsicle, "gifsicle_exe", lambda: "/bin/false")
+    failed = r"x\.gif: gifsicle failed \(exit code 1\)"
+    with pytest.raises(UserError, match=failed), \
+            FrameEncoder(tmp_path / "x.gif", (16, 16), 10, **IQ) as enc:
+        enc.write(gradient(16, 16))
+    assert listing(tmp_path) == []
