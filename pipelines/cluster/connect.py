@@ -31,6 +31,7 @@ class Connection:
     address: str
     local: bool
     runtime_env: dict[str, Any] = field(default_factory=dict)
+    owned: bool = True  # Ray was started for this render (and stops with it)
 
 
 def code_root() -> Path:
@@ -109,7 +110,7 @@ def connected(cluster: ClusterConfig) -> Iterator[Connection]:
     address = cluster.address
     local = address == "local"
     if ray.is_initialized():
-        yield Connection(address, local, runtime_env(local))
+        yield Connection(address, local, runtime_env(local), owned=False)
         return
     if address not in ("local", "auto"):
         probe(address, cluster.connect_timeout)
