@@ -109,11 +109,11 @@ def connected(cluster: ClusterConfig) -> Iterator[Connection]:
     logging.getLogger("ray").addHandler(logging.NullHandler())  # our one line, not Ray's
     address = cluster.address
     local = address == "local"
+    if address not in ("local", "auto"):
+        probe(address, cluster.connect_timeout)
     if ray.is_initialized():
         yield Connection(address, local, runtime_env(local), owned=False)
         return
-    if address not in ("local", "auto"):
-        probe(address, cluster.connect_timeout)
     try:
         if local:
             ray.init(num_cpus=cluster.workers, include_dashboard=False, log_to_driver=False,

@@ -122,14 +122,16 @@ class ChunkedScheduler:
     docstring). `record` is filled in for the sidecar as the render goes."""
 
     def __init__(self, settings: Settings, clip: Clip, chunks: tuple[Chunk, ...],
-                 store: CheckpointStore, workers: list[Any], record: dict[str, Any]) -> None:
+                 store: CheckpointStore, workers: list[Any], pids: list[int],
+                 record: dict[str, Any]) -> None:
         self.settings = settings
         self.clip = clip
         self.chunks = chunks
         self.store = store
         self.workers = workers
         self.record = record
-        self.pids: dict[int, set[int]] = {}
+        # worker process ids per worker, as it started and as seen since: a new one is a restart
+        self.pids: dict[int, set[int]] = {slot: {pid} for slot, pid in enumerate(pids)}
 
     def _get(self, ref: Any, what: str) -> ChunkResult:
         import ray

@@ -49,7 +49,8 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
         record = {"model": info[0]["model"], **clip_record(clip, video, audio is not None),
                   "cluster": cluster}
         store = open_store(outputs, preset, opts, salt)
-        scheduler = ChunkedScheduler(settings, clip, chunks, store, workers, cluster)
+        scheduler = ChunkedScheduler(settings, clip, chunks, store, workers,
+                                     [i["pid"] for i in info], cluster)
         job = SequenceJob(scheduler, store, clip.count, clip.fps, clip.size,  # type: ignore[arg-type]
                           record, audio, extend_loop=False)
         try:

@@ -23,8 +23,9 @@ from pipelines.cluster.chunks import Chunk
 from pipelines.config.settings import DreamConfig, FirstFrame, ModelConfig, Settings
 from pipelines.sequence.scheduler import FramePlan
 
-# test hook: "CHUNK:FRAME:MARKER" makes the worker dreaming frame FRAME of chunk CHUNK exit
-# abruptly (like a lost machine) the first time, leaving MARKER behind; see tests/test_cluster.py
+# test hook: a file named by this variable (when set as the worker starts) that holds
+# "CHUNK:FRAME" makes the worker dreaming frame FRAME of chunk CHUNK exit abruptly (a lost
+# machine); the file is removed first, so the restarted worker goes on (tests/test_cluster.py)
 CRASH_HOOK = "DREAMREEL_CLUSTER_CRASH"
 
 
@@ -79,9 +80,12 @@ def _crash_if_asked(chunk: int, t: int) -> None:
     hook = os.environ.get(CRASH_HOOK)
     if not hook:
         return
-    want_chunk, want_frame, marker = hook.split(":", 2)
-    if (int(want_chunk), int(want_frame)) == (chunk, t) and not Path(marker).exists():
-        Path(marker).write_text(str(os.getpid()))
+    try:
+        want = tuple(int(v) for v in Path(hook).read_text().split(":"))
+    except (OSError, ValueError):
+        return
+    if want == (chunk, t):
+        Path(hook).unlink(missing_ok=True)
         os._exit(1)  # a lost worker: no clean-up, no exception
 
 
