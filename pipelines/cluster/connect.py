@@ -106,7 +106,7 @@ def connected(cluster: ClusterConfig) -> Iterator[Connection]:
     process already started (e.g. a test session's) is used as it is, and left running."""
     import ray
 
-    logging.getLogger("ray").addHandler(logging.NullHandler())  # our one line, not Ray's
+    logging.getLogger("ray").setLevel(logging.ERROR)  # our one line, not Ray's start-up notes
     address = cluster.address
     local = address == "local"
     if address not in ("local", "auto"):
