@@ -35,10 +35,6 @@ def clip_record(clip: Clip, video: VideoConfig, audio: bool) -> dict[str, Any]:
 def run(preset: Preset, opts: RunOptions) -> list[Path]:
     """Render the dreamed clip to MP4/GIF (see pipelines.sequence.render)."""
     settings = preset.settings
-    if settings.cluster.enabled:  # issue 18: chunks dreamed on Ray workers
-        from pipelines.cluster import video as on_cluster
-
-        return on_cluster.run(preset, opts)
     seq, video = settings.sequence, settings.video
     assert seq is not None and video is not None
     outputs = sequence_outputs(preset)

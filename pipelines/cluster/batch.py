@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import json
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -58,8 +59,8 @@ def batch_inputs(settings: Settings) -> list[Path] | None:
 
 
 def route(preset: Preset, runner: Callable[[str], Run]) -> Run:
-    """What renders `preset`: a batch (several inputs, or one still/zoom task on the cluster)
-    or the pipeline itself."""
+    """What renders `preset`: a batch (several inputs, or one still/zoom task on the cluster),
+    one video chunked on the cluster, or the pipeline itself."""
     settings = preset.settings
     try:
         files = batch_inputs(settings)
@@ -68,6 +69,10 @@ def route(preset: Preset, runner: Callable[[str], Run]) -> Run:
     if files is not None or (
             settings.cluster.enabled and settings.pipeline in ("still", "zoom")):
         return run
+    if settings.cluster.enabled and settings.pipeline == "video":
+        from pipelines.cluster import video
+
+        return video.run
     return runner(settings.pipeline)
 
 
@@ -119,10 +124,9 @@ def _render_one(preset: Preset, opts: RunOptions, runner: Run) -> tuple[list[Pat
         return [], str(preset.refuse(exc))
     except UserError as exc:
         return [], str(exc)
-    except OSError as exc:
-        from pipelines.cli import os_reason
-
-        return [], os_reason(exc)
+    except OSError as exc:  # as the CLI says it (pipelines.cli.os_reason), without importing it
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        return [], f"{exc.filename}: {reason}" if exc.filename else reason
 
 
 def render_remote(preset: Preset, name: str | None, data: bytes | None, opts: RunOptions
@@ -132,6 +136,7 @@ def render_remote(preset: Preset, name: str | None, data: bytes | None, opts: Ru
     the driver knows them)."""
     from pipelines.registry import runner
 
+    start = time.perf_counter()
     given, targets = preset.settings.input, preset.settings.output
     assert targets is not None
     with tempfile.TemporaryDirectory(prefix="dreamreel-task-") as tmp:
@@ -151,15 +156,21 @@ def render_remote(preset: Preset, name: str | None, data: bytes | None, opts: Ru
                 error = error.replace(str(here), str(there))
             return {"error": error}
         return {"outputs": [p.read_bytes() for p in outputs],
-                "sidecars": [sidecar_path(p).read_bytes() for p in outputs]}
+                "sidecars": [sidecar_path(p).read_bytes() for p in outputs],
+                "seconds": time.perf_counter() - start}
 
 
-def _write(outputs: tuple[Path, ...], source: Path | None, result: dict[str, Any]) -> None:
-    """The remote render's outputs and sidecars, written here (atomically)."""
+def _write(outputs: tuple[Path, ...], source: Path | None, result: dict[str, Any],
+           cfg: ClusterConfig) -> None:
+    """The remote render's outputs and sidecars, written here (atomically); the sidecar says
+    it ran on the cluster as one task."""
     for output, data, sidecar in zip(outputs, result["outputs"], result["sidecars"],
                                      strict=True):
         record = json.loads(sidecar)
-        record.update(output=str(output), input=None if source is None else str(source))
+        record.update(output=str(output), input=None if source is None else str(source),
+                      cluster={"address": cfg.address, "workers": cfg.workers, "chunks": 1,
+                               "task": True, "retries": cfg.retries,
+                               "seconds_per_chunk": [round(result["seconds"], 3)]})
         output.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(output, data)
         atomic_write_bytes(sidecar_path(output), (json.dumps(record, indent=2) + "\n").encode())
@@ -235,7 +246,7 @@ def _on_cluster(jobs: list[Preset], cfg: ClusterConfig, opts: RunOptions
                 results.append(([], result["error"]))
                 continue
             targets = job.settings.output or ()
-            _write(targets, job.settings.input, result)
+            _write(targets, job.settings.input, result, cfg)
             results.append((list(targets), None))
     return results
 
