@@ -40,7 +40,8 @@ def step_errors(clip: list[np.ndarray], source: list[np.ndarray]) -> list[float]
         backward = optical_flow(source[t], source[t - 1])
         mask = reliable_mask(backward, optical_flow(source[t - 1], source[t]))
         warped = warp_by_flow(clip[t - 1], backward).astype(np.float32)
-        out.append(float(np.abs(clip[t].astype(np.float32) - warped).mean(axis=-1)[mask].mean()))
+        diff = np.abs(clip[t].astype(np.float32) - warped).mean(axis=-1)[mask]
+        out.append(float(diff.mean()) if diff.size else float("nan"))  # nan: a cut, no flow
     return out
 
 
@@ -55,14 +56,19 @@ def render(base: list[str], extra: list[str], work: Path) -> tuple[list[np.ndarr
     return [read_image(p) for p in sorted(frames.glob("frame_*.png"))], side
 
 
-def seams(errors: list[float], frames: int, chunk: int, overlap: int) -> dict[str, Any]:
-    """Boundary steps against the median step (errors[t - 1] is the step into frame t)."""
-    chunks = plan_chunks(frames, chunk, overlap)
-    touched = sorted({t for c in chunks[1:] for t in range(c.warm, c.start + 1)})
-    median = float(np.median(errors))
-    worst = max(errors[t - 1] for t in touched)
+def seams(errors: list[float], frames: int, chunk: int, overlap: int,
+          cuts: list[int]) -> dict[str, Any]:
+    """Boundary steps against the median step (errors[t - 1] is the step into frame t); steps
+    into a scene cut have no reliable flow (nan) and are left out of both."""
+    chunks = plan_chunks(frames, chunk, overlap, cuts)
+    touched = sorted({t for c in chunks[1:] if not c.at_cut
+                      for t in range(c.warm, c.start + 1)})
+    median = float(np.nanmedian(errors))
+    steps = [errors[t - 1] for t in touched if not np.isnan(errors[t - 1])]
+    worst = max(steps) if steps else float("nan")
     return {"median_step": round(median, 3), "max_boundary_step": round(worst, 3),
-            "ratio": round(worst / median, 3), "boundary_frames": touched}
+            "ratio": round(worst / median, 3), "boundary_frames": touched,
+            "boundaries": [c.start for c in chunks[1:]], "cuts": cuts}
 
 
 def transfer_seconds(frames: int, size: tuple[int, int]) -> dict[str, float]:
@@ -127,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": round(time.perf_counter() - start, 2),
             "dream_seconds": side["timings"]["dream_seconds"],
             "render_seconds": side["timings"]["total_seconds"],
-            "median_step": round(float(np.median(step_errors(alone, source))), 3)}
+            "median_step": round(float(np.nanmedian(step_errors(alone, source))), 3)}
         walls: dict[int, list[float]] = {1: [], 2: []}
         sides: dict[int, dict] = {}
         for rep in range(3):  # rep 0 is cold: it starts the workers and loads the model
@@ -141,11 +147,13 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     walls[workers].append(wall)
                 print(f"  {workers} workers, run {rep}: {wall:.1f} s", file=sys.stderr)
-        result["seams"] = seams(step_errors(clip, source), frames, args.chunk, args.overlap)
+        cuts = sides[2]["cluster"]["cuts"]
+        result["seams"] = seams(step_errors(clip, source), frames, args.chunk, args.overlap,
+                                cuts)
         hard, _ = render(base, [*cluster, "cluster.workers=2", "cluster.overlap=0"],
                          work / "hard")
         result["seams_without_overlap"] = seams(step_errors(hard, source), frames,
-                                                args.chunk, 0)
+                                                args.chunk, 0, cuts)
         result["warm_seconds"] = {str(k): round(min(v), 2) for k, v in walls.items()}
         result["speedup_2_vs_1"] = round(min(walls[1]) / min(walls[2]), 3)
         c2 = sides[2]["cluster"]

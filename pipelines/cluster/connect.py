@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -114,6 +115,10 @@ def connected(cluster: ClusterConfig) -> Iterator[Connection]:
     if ray.is_initialized():
         yield Connection(address, local, runtime_env(local), owned=False)
         return
+    # ray.init installs its own SIGTERM handler (exit at once); the CLI's (finish the frame
+    # being written, say what is kept, exit 143) is put back
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
     try:
         if local:
             ray.init(num_cpus=cluster.workers, include_dashboard=False, log_to_driver=False,
@@ -126,6 +131,9 @@ def connected(cluster: ClusterConfig) -> Iterator[Connection]:
         text = " ".join(str(exc).split())[:160]
         raise ConfigError("cluster.address", f"cluster.address={address}: cannot connect to "
                           f"Ray ({text})") from None
+    finally:
+        if main and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     try:
         yield Connection(address, local, runtime_env(local))
     finally:
