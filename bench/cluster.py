@@ -9,6 +9,9 @@ frame a chunk cross-fades or starts at; target: the largest boundary step <= 2x 
 of the same render. Shown with the default overlap, without overlap (hard seams), and for the
 single-process render. Wall times are interleaved (1, 2, 1, 2 workers, warm: models loaded)
 and the minimum is kept; the machine is shared, so figures are noisy. Not a test.
+
+Ray gets 3 logical CPUs here: the idle 1-worker pool keeps its CPU while the 2-worker pool
+runs, so the runs can be interleaved warm; only one pool works at a time.
 """
 
 from __future__ import annotations
@@ -121,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     frames = len(source)
     cluster = ["cluster.address=local", f"cluster.chunk={args.chunk}",
                f"cluster.overlap={args.overlap}"]
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
     result: dict[str, Any] = {"input": str(path) if path else "generated", "frames": frames,
                               "size": list(source[0].shape[1::-1]), "chunk": args.chunk,
                               "overlap": args.overlap}

@@ -79,6 +79,11 @@ def start_workers(settings: Settings, conn: Connection) -> tuple[list[Any], list
             return workers, ray.get([w.info.remote() for w in workers])
         except ray.exceptions.RayError:  # gone with their Ray, or killed: start new ones
             pass
+    if _WARM and ray.available_resources().get("CPU", 0) < cfg.workers:
+        for idle in _WARM.values():  # warm workers of other settings hold the CPUs we need
+            for worker in idle:
+                ray.kill(worker)
+        _WARM.clear()
     actor = ray.remote(ChunkWorker).options(
         num_cpus=1, max_restarts=cfg.retries, max_task_retries=cfg.retries,
         runtime_env=conn.runtime_env)
