@@ -27,7 +27,7 @@ from pipelines.config.settings import Settings
 from pipelines.sequence.checkpoints import CheckpointStore
 from pipelines.sequence.scheduler import CheckpointWriter, Frame
 from pipelines.sources import Clip
-from render.errors import UserError
+from render.errors import ConfigError, UserError
 
 AHEAD = 2  # chunks queued per worker beyond the one it is dreaming
 
@@ -79,6 +79,10 @@ def start_workers(settings: Settings, conn: Connection) -> tuple[list[Any], list
             return workers, ray.get([w.info.remote() for w in workers])
         except ray.exceptions.RayError:  # gone with their Ray, or killed: start new ones
             pass
+    total = int(ray.cluster_resources().get("CPU", 0))
+    if total < cfg.workers:  # the actors would wait for CPUs forever
+        raise ConfigError("cluster.workers", f"cluster.workers: the cluster has {total} CPUs, "
+                          f"fewer than the {cfg.workers} workers asked for")
     if _WARM and ray.available_resources().get("CPU", 0) < cfg.workers:
         for idle in _WARM.values():  # warm workers of other settings hold the CPUs we need
             for worker in idle:
