@@ -6,6 +6,7 @@ the retries allowed and restarts seen, and the seconds each chunk took."""
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import islice
 from pathlib import Path
 
 from pipelines.cluster.chunks import plan_chunks
@@ -38,7 +39,13 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
         audio = replace(clip.audio, duration=loop.output_count(clip.count, mode, fade) / clip.fps)
     salt = f"-{clip.record.get('bytes')}-{clip.record.get('mtime_ns')}"
     with connected(cfg) as conn, output_lock(outputs):
-        cuts = scene_cuts(clip.frames())
+        source = clip.frames()
+        try:  # only the frames rendered: the decoder would go on to the end of the file
+            cuts = scene_cuts(islice(source, clip.count))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
         chunks = plan_chunks(clip.count, cfg.chunk, cfg.overlap, cuts)
         workers, info = start_workers(settings, conn)
         cluster = {"address": cfg.address, "workers": cfg.workers, "chunks": len(chunks),
