@@ -100,15 +100,11 @@ def start_workers(settings: Settings, conn: Connection) -> tuple[list[Any], list
 
 
 def keep_or_stop(workers: list[Any], settings: Settings, conn: Connection) -> None:
-    """After a render: keep the workers warm when this process's Ray outlives it, else stop
-    them."""
-    import ray
-
+    """After a render: keep the workers warm when this process's Ray outlives it (else they
+    stop with it)."""
     cfg = settings.cluster
-    if conn.owned:
-        for worker in workers:
-            ray.kill(worker)
-        return
+    if conn.owned:  # they stop with the Ray this render started (killing them first would
+        return      # only make Ray report their queued chunks as failed)
     key = json.dumps([repr(settings.model), settings.dream.smoothing, cfg.workers,
                       cfg.retries, conn.runtime_env], sort_keys=True, default=str)
     _WARM[key] = workers
