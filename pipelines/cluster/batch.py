@@ -47,7 +47,8 @@ def batch_inputs(settings: Settings) -> list[Path] | None:
         return None
     if source.is_dir():
         files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
-        where = "the folder has no files"
+        what = "an image" if settings.pipeline in ("still", "zoom") else "a video"
+        where = f"is a directory, expected {what} file (or a folder of them: this one has none)"
     elif glob.has_magic(str(source)) and not source.exists():
         files = sorted(Path(p) for p in glob.glob(str(source)) if Path(p).is_file())
         where = "no file matches"
