@@ -124,6 +124,17 @@ def test_a_24_frame_clip_renders_in_3_chunks_keeping_fps_and_audio(reference):
     assert side["restarts"] == 0
 
 
+def test_up_to_the_first_warm_up_the_frames_are_the_single_process_render(reference, clip,
+                                                                          tmp_path):
+    out, frames = tmp_path / "alone.mp4", tmp_path / "alone-frames"
+    assert main(["render", "video", f"input={clip}", f"output={out}", f"frames_dir={frames}",
+                 *TINY]) == 0
+    warm = plan_chunks(24, 8, 2)[1].warm  # frames before it are chunk 0's alone, carried from 0
+    assert warm == 6
+    assert same_frames(reference[1], frames, warm)
+    assert not same_frames(reference[1], frames, 24)  # later chunks restart their dream
+
+
 def test_a_lost_worker_is_restarted_and_the_output_is_the_same(reference, ray_session, clip,
                                                                tmp_path, capsys):
     ray_session.write_text("1:10")  # the worker dreaming frame 10 (chunk 1) dies
