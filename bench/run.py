@@ -1,7 +1,8 @@
 """`make bench`: every benchmark in one run -> bench/results.json, a markdown table per part,
 and a summary of the performance targets (README, "Performance").
 
-    .venv/bin/python -m bench.run [--only efficiency reference pipeline models memory stability gif]
+    .venv/bin/python -m bench.run [--only efficiency reference pipeline models memory stability gif
+                                      cluster]
 
 A run with --only updates those parts of an existing results file and keeps the others.
 
@@ -21,13 +22,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import efficiency, gif_quality, memory, models, pipeline, reference, stability
+from bench import (
+    cluster,
+    efficiency,
+    gif_quality,
+    memory,
+    models,
+    pipeline,
+    reference,
+    stability,
+)
 from render import device
 from render.media import atomic_write_bytes
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 STABILITY_VARIANTS = ["default", "cadence 2", "cadence 4", "none (independent)"]
-PARTS = ("efficiency", "reference", "pipeline", "models", "memory", "stability", "gif")
+PARTS = ("efficiency", "reference", "pipeline", "models", "memory", "stability", "gif",
+         "cluster")
 
 
 def _memory() -> dict[str, Any]:
@@ -60,6 +71,7 @@ def measure(parts: tuple[str, ...], work: Path) -> dict[str, Any]:
             "--frames", "20", "--inputs", "real", "--variants", *STABILITY_VARIANTS],
             work / "stability.json"),
         "gif": lambda: _json_of(gif_quality.main, [], work / "gif_quality.json"),
+        "cluster": lambda: _json_of(cluster.main, [], work / "cluster.json"),
     }
     printers: dict[str, Callable[[Any], str]] = {
         "efficiency": efficiency.markdown, "reference": reference.markdown,
@@ -114,6 +126,12 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
                 rows.append((f"{Path(clip['input']).name} {variant}: flicker ratio; strength",
                              "<= 0.5; >= 70%", f"{v['E'] / none['E']:.2f}; "
                              f"{v['strength'] / none['strength']:.0%}", None))
+    if "cluster" in r:  # issue 18
+        seams = r["cluster"]["seams"]
+        rows.append(("cluster: largest chunk-boundary step / median step", "<= 2.0",
+                     f"{seams['ratio']:.2f}", seams["ratio"] <= 2.0))
+        rows.append(("cluster: 2 vs 1 workers (warm, this machine)", "-",
+                     f"{r['cluster']['speedup_2_vs_1']:.2f}x", None))
     return rows
 
 

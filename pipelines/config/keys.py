@@ -157,3 +157,23 @@ def schema_for(pipeline: str) -> dict[str, Any]:
     for section in ("model", "dream"):
         schema[section] = {**COMMON[section], **extra.get(section, {})}
     return schema
+
+
+# --- issue 18: where a render runs (pipelines.cluster). `none` is today's single process.
+CLUSTER: dict[str, Any] = {
+    "address": Field("str", "none",
+                     help="none (one process), local (Ray on this machine), auto (the Ray "
+                          "cluster this machine is part of) or ray://HOST:PORT"),
+    "workers": Field("int", 2, low=1, high=4096,
+                     help="Ray actors that dream chunks (local: also the CPUs Ray starts with)"),
+    "chunk": Field("int", 48, low=2, high=100_000,
+                   help="frames per chunk of a video; cuts in the source are preferred"),
+    "overlap": Field("int", 8, low=0, high=100_000,
+                     help="frames a chunk starts early to warm up, cross-faded (< chunk)"),
+    "retries": Field("int", 2, low=0, high=100,
+                     help="times a lost worker is restarted and its chunk retried"),
+    "connect_timeout": Field("float", 20.0, above=0, high=3600,
+                             help="seconds to wait for an existing cluster to answer"),
+}
+for _name in ("still", "zoom", "video"):
+    PIPELINE_KEYS[_name] = {**PIPELINE_KEYS[_name], "cluster": CLUSTER}
