@@ -195,7 +195,7 @@ class DreamEngine:
         self.smoothing = smoothing
         self.min_size = min_size
         self._preprocess = preprocess
-        self.precision_choice = choose(precision)
+        self.precision_choice = choose(precision, network)
         self.precision = self.precision_choice.precision
         network = network_at(network, self.precision)
         outputs = [network.get_layer(t.layer).output for t in self.objective]

@@ -6,8 +6,9 @@ inside its first layer and its outputs are cast back up before the loss is reduc
 
 `auto` follows measurements, never guesswork (README, "Precision"): bfloat16 on a CPU whose
 TensorFlow runs oneDNN kernels and which has bfloat16 arithmetic (`amx_bf16` or `avx512_bf16`
-in /proc/cpuinfo), bfloat16 on GPUs with bf16 tensor cores (compute capability >= 8.0),
-float16 on GPUs with fp16 tensor cores only (7.x), float32 everywhere else.
+in /proc/cpuinfo), except for networks with depthwise convolutions (measured slower in bf16
+there); bfloat16 on GPUs with bf16 tensor cores (compute capability >= 8.0), float16 on GPUs
+with fp16 tensor cores only (7.x); float32 everywhere else.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ class Choice:
         return {"used": self.precision, "requested": self.requested, "reason": self.reason}
 
 
-def rule(cpu_flags: Iterable[str], onednn: bool,
-         gpu_caps: Sequence[tuple[int, int]]) -> tuple[str, str]:
-    """(precision, reason) that `auto` picks for these machine facts (pure, for tests)."""
+def rule(cpu_flags: Iterable[str], onednn: bool, gpu_caps: Sequence[tuple[int, int]],
+         depthwise: bool = False) -> tuple[str, str]:
+    """(precision, reason) that `auto` picks for these machine facts and a network with
+    (`depthwise`) or without depthwise convolutions (pure, for tests)."""
     if gpu_caps:
         major, minor = gpu_caps[0]
         if (major, minor) >= (8, 0):
@@ -51,6 +53,9 @@ def rule(cpu_flags: Iterable[str], onednn: bool,
         return "float32", f"GPU compute capability {major}.{minor}: no tensor cores"
     flags = set(cpu_flags)
     found = [f for f in BF16_CPU_FLAGS if f in flags]
+    if found and onednn and depthwise:
+        return "float32", (f"CPU with {found[0]} and oneDNN on, but depthwise convolutions "
+                           "are slower in bf16 there")
     if found and onednn:
         return "bfloat16", f"CPU with {found[0]} and oneDNN on"
     if found:
@@ -58,13 +63,23 @@ def rule(cpu_flags: Iterable[str], onednn: bool,
     return "float32", "CPU without bf16 arithmetic (amx_bf16/avx512_bf16)"
 
 
-def choose(requested: str = "auto") -> Choice:
-    """Resolve `requested` (one of PRECISIONS) on this machine."""
+def has_depthwise(network: tf.keras.Model | None) -> bool:
+    """Whether `network` has depthwise convolutions (MobileNet/EfficientNet style)."""
+    if network is None:
+        return False
+    import keras
+
+    return any(isinstance(layer, keras.layers.DepthwiseConv2D) for layer in network.layers)
+
+
+def choose(requested: str = "auto", network: tf.keras.Model | None = None) -> Choice:
+    """Resolve `requested` (one of PRECISIONS) on this machine, for `network` if given."""
     if requested not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {requested!r}")
     if requested != "auto":
         return Choice(requested, requested, "asked for")
-    precision, reason = rule(cpu_info()["flags"], onednn_enabled(), gpu_capabilities())
+    precision, reason = rule(cpu_info()["flags"], onednn_enabled(), gpu_capabilities(),
+                             has_depthwise(network))
     return Choice(precision, "auto", reason)
 
 
@@ -78,6 +93,9 @@ def network_at(network: tf.keras.Model, precision: str) -> tf.keras.Model:
     def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
         config = layer.get_config()
         config["dtype"] = precision
+        for key in config:  # the values are copied in below: skip drawing random ones (~40%)
+            if key.endswith("_initializer"):
+                config[key] = "zeros"
         return layer.__class__.from_config(config)
 
     copy = keras.models.clone_model(network, clone_function=clone)

@@ -11,7 +11,7 @@ import pytest
 
 from render.engine import DreamEngine, DreamSettings
 from render.models import LayerTerm
-from render.precision import choose, network_at, rule
+from render.precision import choose, has_depthwise, network_at, rule
 from render.tf_runtime import tf
 
 # Measured on the tiny net below (AMD EPYC avx512_bf16, oneDNN on): bfloat16 dreams differ
@@ -43,6 +43,17 @@ def engine(net, precision):
 def test_auto_rule_follows_cpu_flags_and_gpu_capability(flags, onednn, gpus, expected):
     precision, reason = rule(flags, onednn, gpus)
     assert precision == expected and reason
+
+
+def test_auto_keeps_depthwise_networks_float32_on_bf16_cpus():
+    """EfficientNet-Lite0 at 512 px ran 0.71x as fast in bf16 on the avx512_bf16 EPYC."""
+    assert rule({"avx512_bf16"}, True, (), depthwise=True)[0] == "float32"
+    assert rule({"avx512_bf16"}, True, (), depthwise=False)[0] == "bfloat16"
+    import keras
+
+    inp = keras.Input((None, None, 3))
+    net = keras.Model(inp, keras.layers.DepthwiseConv2D(3)(inp))
+    assert has_depthwise(net) and not has_depthwise(None)
 
 
 def test_explicit_precision_is_kept_and_unknown_is_refused():
@@ -111,6 +122,7 @@ def test_sidecar_model_record_names_the_precision_used(tiny_cnn):
                              notice=None)
     auto = engine(tiny_cnn, "auto")
     record = json.loads(json.dumps(BuiltEngine(loaded, auto.objective, auto).record()))
-    assert record["precision"] == {"used": choose("auto").precision, "requested": "auto",
-                                   "reason": choose("auto").reason}
+    expected = choose("auto", tiny_cnn)
+    assert record["precision"] == {"used": expected.precision, "requested": "auto",
+                                   "reason": expected.reason}
     assert auto.precision == record["precision"]["used"]
