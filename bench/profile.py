@@ -20,6 +20,10 @@ from bench import precision as bp
 from render.tf_runtime import tf
 
 
+# executor and thread-pool events that wrap or split ops (counting them would count twice)
+_NOT_OPS = frozenset({"Process", "ParallelFor", "ExecutorDoneCallback", "ExecutorState::Process"})
+
+
 def summarize(logdir: str, top: int = 15) -> str:
     """Milliseconds and counts per op type in the profile under `logdir`, per thread."""
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
@@ -38,7 +42,7 @@ def summarize(logdir: str, top: int = 15) -> str:
                 kind = names[ev.metadata_id].name.split(":")[-1]
                 ms[kind] += ev.duration_ps / 1e9
                 count[kind] += 1
-            ops = {k: v for k, v in ms.items() if k != "Process" and k[:1].isupper()}
+            ops = {k: v for k, v in ms.items() if k not in _NOT_OPS}
             total = sum(ops.values())
             if not line.name.startswith("tf_Compute") or total < 1:
                 continue
