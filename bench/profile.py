@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from bench import precision as bp
 from render.tf_runtime import tf
 
-
 # executor and thread-pool events that wrap or split ops (counting them would count twice)
 _NOT_OPS = frozenset({"Process", "ParallelFor", "ExecutorDoneCallback", "ExecutorState::Process"})
 
