@@ -1,8 +1,8 @@
 """`make bench`: every benchmark in one run -> bench/results.json, a markdown table per part,
 and a summary of the performance targets (README, "Performance").
 
-    .venv/bin/python -m bench.run [--only efficiency reference pipeline models memory stability gif
-                                      cluster]
+    .venv/bin/python -m bench.run [--only efficiency reference precision pipeline models memory
+                                      stability gif cluster]
 
 A run with --only updates those parts of an existing results file and keeps the others.
 
@@ -29,6 +29,7 @@ from bench import (
     memory,
     models,
     pipeline,
+    precision,
     reference,
     stability,
 )
@@ -37,8 +38,8 @@ from render.media import atomic_write_bytes
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 STABILITY_VARIANTS = ["default", "cadence 2", "cadence 4", "none (independent)"]
-PARTS = ("efficiency", "reference", "pipeline", "models", "memory", "stability", "gif",
-         "cluster")
+PARTS = ("efficiency", "reference", "precision", "pipeline", "models", "memory", "stability",
+         "gif", "cluster")
 
 
 def _memory() -> dict[str, Any]:
@@ -64,6 +65,7 @@ def measure(parts: tuple[str, ...], work: Path) -> dict[str, Any]:
     steps: dict[str, Callable[[], Any]] = {
         "efficiency": lambda: efficiency.run(),
         "reference": lambda: reference.run(),
+        "precision": lambda: precision.run(),
         "pipeline": lambda: pipeline.run(),
         "models": lambda: models.run(),
         "memory": _memory,
@@ -75,6 +77,7 @@ def measure(parts: tuple[str, ...], work: Path) -> dict[str, Any]:
     }
     printers: dict[str, Callable[[Any], str]] = {
         "efficiency": efficiency.markdown, "reference": reference.markdown,
+        "precision": precision.markdown,
         "pipeline": pipeline.markdown, "models": models.markdown}
     for part in parts:
         print(f"\n## {part}\n", flush=True)
@@ -98,6 +101,14 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     for row in r.get("reference", []):
         rows.append((f"{row['model']} {row['size'][0]}x{row['size'][1]}: reference / ours",
                      ">= 1.0", f"{row['ratio']:.2f}", row["ratio"] >= 1.0))
+    if "precision" in r:  # issue 15: AMX >= 2x the float32 tutorial; elsewhere >= 1.0x
+        p = r["precision"]
+        amx = "amx_bf16" in p["machine"]["cpu_flags"] and p["machine"]["device"] == "CPU"
+        for name, speed in p["tutorial"]["speedup_vs_tutorial"].items():
+            if name.startswith("ours"):
+                wanted = 2.0 if amx and "auto" in name else 1.0
+                rows.append((f"inception_v3 512 mixed3+5, {name} vs tutorial float32",
+                             f">= {wanted:.1f}x", f"{speed:.2f}x", speed >= wanted))
     if "pipeline" in r:
         for name, row in r["pipeline"]["overhead"].items():
             rows.append((f"{name} 640x360: time outside the dream step", "<= 10%",
@@ -143,9 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     work = Path("out/bench")
     work.mkdir(parents=True, exist_ok=True)
     info = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": platform.processor() or platform.machine(), **device.describe()}
+            "machine": platform.processor() or platform.machine(), **device.describe(),
+            **precision.machine()}
     print(f"device: {info['device']} ({info['cpu_count']} CPUs), "
-          f"TensorFlow {info['tensorflow']}", flush=True)
+          f"TensorFlow {info['tensorflow']}; CPU {info['cpu_model']} "
+          f"({', '.join(info['cpu_flags'])}), oneDNN {'on' if info['onednn'] else 'off'}, "
+          f"auto precision {info['auto_precision']}", flush=True)
     start = time.perf_counter()
     results = {}
     if set(args.only) != set(PARTS) and args.output.is_file():  # a partial run updates

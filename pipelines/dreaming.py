@@ -27,7 +27,7 @@ def build(model: ModelConfig, dream: DreamConfig, notify: Notify, *,
     """Load the model and compile the engine; `all_layers`: every layer when none are named
     (the layer gallery)."""
     return build_engine(model.name, layer_objective(model, all_layers), model.weights,
-                        dream.smoothing, notify)
+                        dream.smoothing, notify, precision=dream.precision)
 
 
 def image_settings(dream: DreamConfig) -> DreamSettings:

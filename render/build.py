@@ -31,17 +31,20 @@ class BuiltEngine:
             "layers": {t.layer: {"weight": t.weight, "channels": list(t.channels)}
                        for t in self.objective},
             "smoothing": self.engine.smoothing,
+            "precision": self.engine.precision_choice.record(),
         }
 
 
 def build_engine(model: str, layers: Any = None, weights: str | None = "imagenet",
-                 smoothing: str | None = None, notify: Notify | None = None) -> BuiltEngine:
+                 smoothing: str | None = None, notify: Notify | None = None,
+                 precision: str = "auto") -> BuiltEngine:
     """Load `model`, resolve `layers` (see render.models.parse_layers) and compile the engine;
-    `smoothing=None` takes the model's default."""
+    `smoothing=None` takes the model's default; `precision` is the network's number format
+    (render.precision; "auto" picks it for this machine)."""
     kwargs = {} if notify is None else {"notify": notify}
     loaded = load_model(model, weights, **kwargs)
     objective = resolve_objective(loaded, layers, **kwargs)
     spec = loaded.spec
     engine = DreamEngine(loaded.network, loaded.preprocess, objective,
-                         smoothing or spec.smoothing, spec.min_size)
+                         smoothing or spec.smoothing, spec.min_size, precision=precision)
     return BuiltEngine(loaded, objective, engine)

@@ -27,8 +27,9 @@ class Dreamer:
     def __init__(self, model: str = "inception_v3", layers: Any = None, octaves: int = 4,
                  octave_scale: float = 1.4, steps: int = 10, step_size: float = 0.01,
                  tile: int | None = None, seed: int = 0, weights: str | None = "imagenet",
-                 smoothing: str | None = None, notify: Notify = stderr_notify) -> None:
-        self.built = build_engine(model, layers, weights, smoothing, notify)
+                 smoothing: str | None = None, notify: Notify = stderr_notify,
+                 precision: str = "auto") -> None:
+        self.built = build_engine(model, layers, weights, smoothing, notify, precision)
         self.loaded, self.objective, self.engine = (self.built.loaded, self.built.objective,
                                                     self.built.engine)
         self.settings = DreamSettings(octaves, octave_scale, steps, step_size,

@@ -22,6 +22,7 @@ from render.errors import UserError
 from render.gradients import SMOOTHING, condition
 from render.media import resize
 from render.models import LayerTerm
+from render.precision import Float32Outputs, choose, network_at
 from render.tf_runtime import tf
 
 OctaveCallback = Callable[[int, np.ndarray], None]  # (octave index, uint8 RGB image)
@@ -180,10 +181,12 @@ class DreamEngine:
 
     def __init__(self, network: tf.keras.Model, preprocess: Callable[[tf.Tensor], tf.Tensor],
                  objective: Sequence[LayerTerm], smoothing: str, min_size: int,
-                 fast_input_gradients: bool | None = None) -> None:
+                 fast_input_gradients: bool | None = None, precision: str = "float32") -> None:
         """`fast_input_gradients` (see `with_fast_input_gradients`) defaults to on where it
         was measured to help: on the CPU with TensorFlow's oneDNN ops off (oneDNN's forward
-        convs are the slower ones). False keeps TensorFlow's own conv gradient ops."""
+        convs are the slower ones). False keeps TensorFlow's own conv gradient ops.
+        `precision` (render.options.PRECISIONS; "auto" is resolved here) is the network's
+        number format; the image and the update stay float32 (render.precision)."""
         if smoothing not in SMOOTHING:
             raise ValueError(f"smoothing must be one of {SMOOTHING}, got {smoothing!r}")
         import keras
@@ -192,12 +195,17 @@ class DreamEngine:
         self.smoothing = smoothing
         self.min_size = min_size
         self._preprocess = preprocess
+        self.precision_choice = choose(precision, network)
+        self.precision = self.precision_choice.precision
+        network = network_at(network, self.precision)
         outputs = [network.get_layer(t.layer).output for t in self.objective]
         self._features = keras.Model(network.inputs, outputs)
         if fast_input_gradients is None:
             fast_input_gradients = not gpus() and not _onednn_enabled()
-        if fast_input_gradients:
+        if fast_input_gradients and self.precision == "float32":
             self._features = with_fast_input_gradients(self._features)
+        if self.precision != "float32":
+            self._features = Float32Outputs(self._features)
         for term, out in zip(self.objective, outputs, strict=True):
             depth = out.shape[-1]
             bad = [c for c in term.channels if c >= depth]

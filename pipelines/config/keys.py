@@ -14,7 +14,7 @@ from render.encode import X264_PRESETS
 from render.gif import GIF_DITHERS, GIF_ENCODERS, GIF_PALETTES
 from render.gifsicle import LOSSY_MAX
 from render.models import MODELS
-from render.options import SMOOTHING
+from render.options import PRECISIONS, SMOOTHING
 
 # schedulable dream settings, with the bounds every keyframe must respect
 DREAM_BOUNDS: dict[str, dict[str, float]] = {
@@ -48,6 +48,10 @@ COMMON: dict[str, Any] = {
                       help="gradient tile size (px); omitted = 512 on a CPU, 1024 on a GPU"),
         "smoothing": Field("choice", None, choices=(None, *SMOOTHING), nullable=True,
                            help="gradient smoothing; omitted = model default"),
+        # issue 15: the network's number format (render.precision)
+        "precision": Field("choice", "auto", choices=PRECISIONS,
+                           help="network weights/activations: auto picks bfloat16 where "
+                                "measured faster (bf16 CPUs with oneDNN, GPUs), else float32"),
     },
 }
 

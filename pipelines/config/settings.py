@@ -56,6 +56,7 @@ class DreamConfig:
     smoothing: str | None = None  # None = the model's default
     cadence: int = 1
     first_frame: FirstFrame = FirstFrame()
+    precision: str = "auto"  # the network's number format (render.options.PRECISIONS)
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,8 @@ def _dream(cfg: Mapping[str, Any], interpolation: str) -> DreamConfig:
     return DreamConfig(**scheds, tile=dream["tile"], smoothing=dream["smoothing"],
                        cadence=dream.get("cadence", 1),
                        first_frame=FirstFrame(first.get("steps"), first.get("octaves"),
-                                              first.get("step_size")))
+                                              first.get("step_size")),
+                       precision=dream.get("precision", "auto"))
 
 
 def _sequence(cfg: Mapping[str, Any]) -> SequenceConfig:
