@@ -2,6 +2,7 @@
 # or pyproject.toml or this Makefile changed (the stamp file).
 #   make render preset=zoom [input=FILE] [out=FILE] [args="key=value ..."]
 #   make test | make lint | make bench [args="--only pipeline memory"]
+#   make gpu-check [out=DIR]   # on a GPU machine: installs, runs engine tests + bench parts
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 preset ?= still
 
-.PHONY: render test lint bench install clean
+.PHONY: render test lint bench install clean gpu-check
 
 install: $(STAMP)
 
@@ -31,6 +32,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.run $(args)
+
+gpu-check:
+	bash bench/gpu_check.sh $(out)
 
 lint: $(STAMP)
 	$(PY) -m ruff check render pipelines tests bench

@@ -53,12 +53,14 @@ def cpu() -> dict[str, Any]:
     return {"cpu_model": model, "cpu_flags": [f for f in FLAGS if f in flags], "onednn": onednn}
 
 
-def measure(model: str, frames: int) -> dict[str, Any]:
-    """Render the zoom preset with `model` for 1 + `frames` frames; its per-frame timings."""
+def measure(model: str, frames: int, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Render the zoom preset with `model` for 1 + `frames` frames (plus preset `overrides`,
+    e.g. dream.precision=float32); its per-frame timings and the precision used."""
     with tempfile.TemporaryDirectory() as tmp:
         output = Path(tmp) / "zoom.mp4"
         loaded = presets.load("zoom", [f"model.name={model}", f"frames={frames + 1}",
-                                       f"size=[{SIZE[0]},{SIZE[1]}]", f"output={output}"])
+                                       f"size=[{SIZE[0]},{SIZE[1]}]", f"output={output}",
+                                       *overrides])
         start = time.perf_counter()
         runner(loaded.settings.pipeline)(loaded, QUIET)
         wall = time.perf_counter() - start
@@ -67,6 +69,7 @@ def measure(model: str, frames: int) -> dict[str, Any]:
     after = statistics.median(seconds[1:])
     dream = loaded.settings.dream
     return {"weights": record["model"]["weights"], "used": record["model"]["used"],
+            "precision": record["model"]["precision"]["used"],
             "layers": list(record["model"]["layers"]),
             "per_frame": {"steps": dream.steps.at(1), "octaves": dream.octaves.at(1)},
             "frame0_seconds": round(seconds[0], 2),

@@ -1,7 +1,8 @@
 """`make bench`: every benchmark in one run -> bench/results.json, a markdown table per part,
 and a summary of the performance targets (README, "Performance").
 
-    .venv/bin/python -m bench.run [--only efficiency reference pipeline models memory stability gif]
+    .venv/bin/python -m bench.run [--only efficiency reference precision pipeline models memory
+                                      stability gif cluster]
 
 A run with --only updates those parts of an existing results file and keeps the others.
 
@@ -21,13 +22,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import efficiency, gif_quality, memory, models, pipeline, reference, stability
+from bench import (
+    cluster,
+    efficiency,
+    gif_quality,
+    memory,
+    models,
+    pipeline,
+    precision,
+    reference,
+    stability,
+)
 from render import device
 from render.media import atomic_write_bytes
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 STABILITY_VARIANTS = ["default", "cadence 2", "cadence 4", "none (independent)"]
-PARTS = ("efficiency", "reference", "pipeline", "models", "memory", "stability", "gif")
+PARTS = ("efficiency", "reference", "precision", "pipeline", "models", "memory", "stability",
+         "gif", "cluster")
 
 
 def _memory() -> dict[str, Any]:
@@ -53,6 +65,7 @@ def measure(parts: tuple[str, ...], work: Path) -> dict[str, Any]:
     steps: dict[str, Callable[[], Any]] = {
         "efficiency": lambda: efficiency.run(),
         "reference": lambda: reference.run(),
+        "precision": lambda: precision.run(),
         "pipeline": lambda: pipeline.run(),
         "models": lambda: models.run(),
         "memory": _memory,
@@ -60,9 +73,11 @@ def measure(parts: tuple[str, ...], work: Path) -> dict[str, Any]:
             "--frames", "20", "--inputs", "real", "--variants", *STABILITY_VARIANTS],
             work / "stability.json"),
         "gif": lambda: _json_of(gif_quality.main, [], work / "gif_quality.json"),
+        "cluster": lambda: _json_of(cluster.main, [], work / "cluster.json"),
     }
     printers: dict[str, Callable[[Any], str]] = {
         "efficiency": efficiency.markdown, "reference": reference.markdown,
+        "precision": precision.markdown,
         "pipeline": pipeline.markdown, "models": models.markdown}
     for part in parts:
         print(f"\n## {part}\n", flush=True)
@@ -86,6 +101,14 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     for row in r.get("reference", []):
         rows.append((f"{row['model']} {row['size'][0]}x{row['size'][1]}: reference / ours",
                      ">= 1.0", f"{row['ratio']:.2f}", row["ratio"] >= 1.0))
+    if "precision" in r:  # issue 15: AMX >= 2x the float32 tutorial; elsewhere >= 1.0x
+        p = r["precision"]
+        amx = "amx_bf16" in p["machine"]["cpu_flags"] and p["machine"]["device"] == "CPU"
+        for name, speed in p["tutorial"]["speedup_vs_tutorial"].items():
+            if name.startswith("ours"):
+                wanted = 2.0 if amx and "auto" in name else 1.0
+                rows.append((f"inception_v3 512 mixed3+5, {name} vs tutorial float32",
+                             f">= {wanted:.1f}x", f"{speed:.2f}x", speed >= wanted))
     if "pipeline" in r:
         for name, row in r["pipeline"]["overhead"].items():
             rows.append((f"{name} 640x360: time outside the dream step", "<= 10%",
@@ -114,6 +137,12 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
                 rows.append((f"{Path(clip['input']).name} {variant}: flicker ratio; strength",
                              "<= 0.5; >= 70%", f"{v['E'] / none['E']:.2f}; "
                              f"{v['strength'] / none['strength']:.0%}", None))
+    if "cluster" in r:  # issue 18
+        seams = r["cluster"]["seams"]
+        rows.append(("cluster: largest chunk-boundary step / median step", "<= 2.0",
+                     f"{seams['ratio']:.2f}", seams["ratio"] <= 2.0))
+        rows.append(("cluster: 2 vs 1 workers (warm, this machine)", "-",
+                     f"{r['cluster']['speedup_2_vs_1']:.2f}x", None))
     return rows
 
 
@@ -125,9 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     work = Path("out/bench")
     work.mkdir(parents=True, exist_ok=True)
     info = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": platform.processor() or platform.machine(), **device.describe()}
+            "machine": platform.processor() or platform.machine(), **device.describe(),
+            **precision.machine()}
     print(f"device: {info['device']} ({info['cpu_count']} CPUs), "
-          f"TensorFlow {info['tensorflow']}", flush=True)
+          f"TensorFlow {info['tensorflow']}; CPU {info['cpu_model']} "
+          f"({', '.join(info['cpu_flags'])}), oneDNN {'on' if info['onednn'] else 'off'}, "
+          f"auto precision {info['auto_precision']}", flush=True)
     start = time.perf_counter()
     results = {}
     if set(args.only) != set(PARTS) and args.output.is_file():  # a partial run updates

@@ -1,6 +1,7 @@
 """Command line: `python -m pipelines render PRESET [key=value ...]` (also `dreamreel`).
 
 Exit codes: 0 done, 2 bad input or a failed read/write (one line, no traceback unless --debug),
+3 some inputs of a batch failed (one line each, the others written),
 130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 1 a bug (one line asking for --debug). Both
 interruptions keep every finished frame of a sequence.
 """
@@ -72,7 +73,9 @@ def _render(args: argparse.Namespace) -> int:
 
     start = time.monotonic()
     preset = presets.load(args.preset, args.overrides)  # every key checked: no TensorFlow yet
-    run = runner(preset.settings.pipeline)
+    from pipelines.cluster.batch import route  # issue 18: batches, and tasks on a cluster
+
+    run = route(preset, runner)
     opts = RunOptions(force=args.force, reuse_frames=args.reuse_frames, quiet=args.quiet)
     try:
         outputs = run(preset, opts)
@@ -116,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         print(f"dreamreel: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)  # 3: some inputs of a batch failed (issue 18)
     except KeyboardInterrupt as exc:
         if debug:
             traceback.print_exc()

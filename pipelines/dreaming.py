@@ -32,7 +32,8 @@ def build(model: ModelConfig, dream: DreamConfig, notify: Notify, *,
     guide = read_guide(directed.guide) if directed.guide is not None else (None, "")
     return build_engine(model.name, layer_objective(model, all_layers), model.weights,
                         dream.smoothing, notify, guide=guide[0], guide_source=guide[1],
-                        classes=directed.classes, class_weight=directed.class_weight)
+                        classes=directed.classes, class_weight=directed.class_weight,
+                        precision=dream.precision)
 
 
 def directed_salt(dream: DreamConfig) -> str:

@@ -38,6 +38,7 @@ class BuiltEngine:
                        for t in self.objective},
             "smoothing": self.engine.smoothing,
             "objective": self.engine.objective.record(),
+            "precision": self.engine.precision_choice.record(),
         }
 
 
@@ -45,11 +46,13 @@ def build_engine(model: str, layers: Any = None, weights: str | None = "imagenet
                  smoothing: str | None = None, notify: Notify | None = None, *,
                  guide: np.ndarray | None = None, guide_source: str = "array",
                  classes: Sequence[int] = (), class_weight: float = 1.0,
-                 objective: Objective | None = None) -> BuiltEngine:
+                 objective: Objective | None = None,
+                 precision: str = "auto") -> BuiltEngine:
     """Load `model`, resolve `layers` (see render.models.parse_layers) and compile the engine;
     `smoothing=None` takes the model's default. `guide` (uint8 RGB) turns each layer term into
     a guided one, `classes` (logit indices) adds a class term of weight `class_weight`; an
-    explicit `objective` (render.objectives) replaces all of these."""
+    explicit `objective` (render.objectives) replaces all of these. `precision` is the
+    network's number format (render.precision; "auto" picks it for this machine)."""
     kwargs = {} if notify is None else {"notify": notify}
     needs_logits = bool(classes) or (objective is not None and objective.needs_logits)
     loaded = load_model(model, weights, **kwargs, **({"top": True} if needs_logits else {}))
@@ -66,5 +69,5 @@ def build_engine(model: str, layers: Any = None, weights: str | None = "imagenet
                       if hasattr(t, "layer"))
     spec = loaded.spec
     engine = DreamEngine(loaded.network, loaded.preprocess, objective,
-                         smoothing or spec.smoothing, spec.min_size)
+                         smoothing or spec.smoothing, spec.min_size, precision=precision)
     return BuiltEngine(loaded, terms, engine)

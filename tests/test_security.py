@@ -165,11 +165,16 @@ def test_a_render_writes_only_its_outputs(tmp_path, monkeypatch, shared_engine):
     for path in written_paths(events):
         assert inside(path, out_dir) or path in (temp, Path(os.devnull)) or tensorflow(path), path
     runs = ffmpeg_runs(events)
-    assert runs and all(Path(r[0]).name.startswith("ffmpeg") for r in runs)
+    assert runs and all(Path(r[0]).name.startswith(("ffmpeg", "gifsicle")) for r in runs)
     encoders = [r for r in runs if "-i" in r and r[r.index("-i") + 1] == "-"]  # frames on stdin
-    assert len(encoders) == 2
+    assert len(encoders) == 1  # the MP4's; the GIF is quantized in process (gif.encoder)
     for run in encoders:
         assert inside(Path(run[-1]).absolute(), out_dir), run  # what ffmpeg writes
+    # issue 19: gifsicle recompresses the GIF, from and to temp files beside it
+    optimised = [r for r in runs if Path(r[0]).name.startswith("gifsicle")]
+    assert len(optimised) == 1
+    for run in optimised:
+        assert all(inside(Path(a).absolute(), out_dir) for a in (run[-1], run[run.index("-o") + 1]))
     assert sorted(p.name for p in out_dir.iterdir()) == ["z.gif", "z.gif.json", "z.mp4",
                                                          "z.mp4.json"]
     assert [p for p in temp.iterdir() if not tensorflow(p)] == [] and list(cwd.iterdir()) == []

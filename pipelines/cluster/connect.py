@@ -1,0 +1,140 @@
+"""Connecting to Ray for `cluster.address`: `local` starts Ray on this machine with
+`cluster.workers` CPUs, `auto` joins the cluster this machine is part of, `ray://HOST:PORT`
+(Ray Client) or `HOST:PORT` (the head's GCS) joins a remote one. A remote address is probed
+with a plain TCP connect first, so an unreachable one costs at most `connect_timeout` seconds
+and one line, not Ray's own minutes of retries."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.config.settings import ClusterConfig
+from render.errors import ConfigError
+
+# environment a local worker needs to behave as this process does (offline weights, caches)
+FORWARDED_ENV = ("DREAMREEL_", "KERAS_HOME", "TF_CPP_MIN_LOG_LEVEL")
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A usable Ray connection: where, whether it runs on this machine (workers then share
+    this checkout and environment), and the runtime_env every actor/task is started with."""
+
+    address: str
+    local: bool
+    runtime_env: dict[str, Any] = field(default_factory=dict)
+    owned: bool = True  # Ray was started for this render (and stops with it)
+
+
+def code_root() -> Path:
+    """The directory holding this checkout's `pipelines` and `render` packages."""
+    return Path(__file__).resolve().parents[2]
+
+
+def host_port(address: str) -> tuple[str, int]:
+    """('HOST', PORT) of `ray://HOST:PORT` or `HOST:PORT` (IPv6 in brackets)."""
+    hostport = address.removeprefix("ray://")
+    host, _, port = hostport.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def probe(address: str, timeout: float) -> None:
+    """Refuse (ConfigError on cluster.address) when nothing accepts a TCP connection at the
+    address within `timeout` seconds."""
+    host, port = host_port(address)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise ConfigError("cluster.address", (
+            f"cluster.address={address}: cannot reach {host}:{port} within {timeout:g} s "
+            f"({reason}); is `ray start --head` running there, and the port open?")) from None
+
+
+def runtime_env(local: bool) -> dict[str, Any]:
+    """What actors and tasks start with. Local workers import this checkout (not whatever
+    dreamreel the interpreter has installed) and see this process's dreamreel settings; remote
+    workers get this checkout's two packages uploaded (they need the dependencies installed:
+    `pip install 'dreamreel[cluster]'`)."""
+    if local:
+        env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV)}
+        path = os.pathsep.join(filter(None, (str(code_root()), os.environ.get("PYTHONPATH"))))
+        return {"env_vars": {**env, "PYTHONPATH": path}}
+    import pipelines
+    import render
+
+    return {"py_modules": [pipelines, render]}
+
+
+def _bounded(call: Callable[[], object], address: str, timeout: float) -> None:
+    """Run `call` (ray.init) in a daemon thread and give up after `timeout` seconds: Ray
+    retries an address that accepts TCP but does not answer as Ray for a minute or more. The
+    abandoned thread ends with the process."""
+    done: list[BaseException | None] = []
+
+    def target() -> None:
+        try:
+            call()
+            done.append(None)
+        except BaseException as exc:  # handed to the caller's thread
+            done.append(exc)
+
+    thread = threading.Thread(target=target, name="ray-connect", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not done:
+        raise ConfigError("cluster.address", (
+            f"cluster.address={address}: no Ray cluster answered within {timeout:g} s (the "
+            f"address accepts connections but does not speak Ray; the Ray Client port of "
+            f"`ray start --head` is 10001, the GCS port 6379)"))
+    if done[0] is not None:
+        raise done[0]
+
+
+@contextmanager
+def connected(cluster: ClusterConfig) -> Iterator[Connection]:
+    """Ray, connected as `cluster.address` says, for the duration of the block. A Ray this
+    process already started (e.g. a test session's) is used as it is, and left running."""
+    import ray
+
+    logging.getLogger("ray").setLevel(logging.ERROR)  # our one line, not Ray's start-up notes
+    address = cluster.address
+    local = address == "local"
+    if address not in ("local", "auto"):
+        probe(address, cluster.connect_timeout)
+    if ray.is_initialized():
+        yield Connection(address, local, runtime_env(local), owned=False)
+        return
+    # ray.init installs its own SIGTERM handler (exit at once); the CLI's (finish the frame
+    # being written, say what is kept, exit 143) is put back
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        if local:
+            ray.init(num_cpus=cluster.workers, include_dashboard=False, log_to_driver=False,
+                     logging_level="ERROR", configure_logging=False)
+        else:
+            _bounded(lambda: ray.init(address=address, log_to_driver=False,
+                                      logging_level="ERROR", configure_logging=False),
+                     address, cluster.connect_timeout)
+    except (ConnectionError, TimeoutError, RuntimeError) as exc:
+        text = " ".join(str(exc).split())[:160]
+        raise ConfigError("cluster.address", f"cluster.address={address}: cannot connect to "
+                          f"Ray ({text})") from None
+    finally:
+        if main and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    try:
+        yield Connection(address, local, runtime_env(local))
+    finally:
+        ray.shutdown()

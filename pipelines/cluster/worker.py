@@ -1,0 +1,158 @@
+"""The Ray actor that dreams whole chunks of a video: it builds the engine once (the slow
+part: loading and tracing the model) and then runs today's FrameScheduler + FlowMotion over
+each chunk it is handed, from source frames that came through Ray's object store.
+
+A chunk is dreamed exactly as the single-process video pipeline dreams those frames, with
+global frame numbers: frame t is seeded seed + t and colour-matched to the clip's frame 0
+(dreamed first, handed to every chunk). The chunk holding frame 0 continues from that dreamed
+frame; any other chunk starts fresh at its first (warm-up) frame with the dream.first_frame
+settings. So a retried chunk (a lost worker) gives the same frames.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipelines.cluster.chunks import Chunk
+from pipelines.config.settings import DreamConfig, FirstFrame, ModelConfig, Settings
+from pipelines.sequence.scheduler import FramePlan
+
+# test hook: a file named by this variable (when set as the worker starts) that holds
+# "CHUNK:FRAME" makes the worker dreaming frame FRAME of chunk CHUNK exit abruptly (a lost
+# machine); the file is removed first, so the restarted worker goes on (tests/test_cluster.py)
+CRASH_HOOK = "DREAMREEL_CLUSTER_CRASH"
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """A dreamed chunk: frames [warm, end) as uint8 (n, H, W, 3), the seconds it took, and
+    which worker process made it (a changed pid = a restarted worker)."""
+
+    index: int
+    frames: np.ndarray
+    seconds: float
+    pid: int
+
+
+class ArrayWindow:
+    """Source frames of a chunk by chunk-local index, shaped like carry.SharedWindow."""
+
+    def __init__(self, frames: np.ndarray) -> None:
+        self.frames = frames
+        self.count = len(frames)
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        return self.frames[t]
+
+    def close(self) -> None:
+        """Nothing to stop: the frames are in memory."""
+
+
+class MemoryStore:
+    """The checkpoint store a chunk's scheduler talks to: nothing is written (the driver
+    checkpoints); frame 0, when given, is 'resumed' so the scheduler carries on from it."""
+
+    directory = Path("<worker>")
+
+    def __init__(self, first: np.ndarray | None) -> None:
+        self.first = first
+
+    def finished(self) -> int:
+        return 0 if self.first is None else 1
+
+    def resume(self, t: int) -> np.ndarray | None:
+        return self.first
+
+    def save(self, t: int, image: np.ndarray) -> None:
+        """The driver keeps the frames."""
+
+    def notify(self, message: str) -> None:
+        """Resuming from the given frame 0 is not news."""
+
+
+def _crash_if_asked(chunk: int, t: int) -> None:
+    hook = os.environ.get(CRASH_HOOK)
+    if not hook:
+        return
+    try:
+        want = tuple(int(v) for v in Path(hook).read_text().split(":"))
+    except (OSError, ValueError):
+        return
+    if want == (chunk, t):
+        Path(hook).unlink(missing_ok=True)
+        os._exit(1)  # a lost worker: no clean-up, no exception
+
+
+def first_plan(plan: FramePlan, first: FirstFrame) -> FramePlan:
+    """`plan` as a first frame's: the dream.first_frame settings where given, dreamed."""
+    settings = replace(plan.settings, steps=first.steps or plan.settings.steps,
+                       octaves=first.octaves or plan.settings.octaves,
+                       step_size=first.step_size or plan.settings.step_size)
+    return replace(plan, settings=settings, dream=True)
+
+
+class ChunkWorker:
+    """One engine, many chunks (see the module's docstring). Built by Ray as an actor; the
+    engine depends only on the model (and its smoothing), so one worker serves any number of
+    renders of that model: the settings of each come with each chunk."""
+
+    def __init__(self, model: ModelConfig, dream: DreamConfig) -> None:
+        from pipelines import dreaming
+
+        start = time.perf_counter()
+        self.built = dreaming.build(model, dream, lambda message: None)
+        self.load_seconds = time.perf_counter() - start
+
+    def info(self) -> dict[str, Any]:
+        """The model actually used (for the sidecar), the seconds the engine took to build
+        here, and this worker's process id."""
+        return {"model": self.built.record(), "load_seconds": round(self.load_seconds, 3),
+                "pid": os.getpid()}
+
+    def dream_chunk(self, settings: Settings, chunk: Chunk, sources: np.ndarray,
+                    first_source: np.ndarray | None, first_dream: np.ndarray | None
+                    ) -> ChunkResult:
+        """Frames [chunk.warm, chunk.end) from source frames [warm, end + 1) (the frame after
+        the chunk, when there is one, tells a damaged last frame). `first_dream` None: this is
+        frame 0 itself (a one-frame chunk)."""
+        from pipelines.sequence.frame_plan import make_plan
+        from pipelines.sequence.scheduler import FrameScheduler
+        from pipelines.warp.carry import FlowMotion
+        from pipelines.warp.color import lab_stats, match_stats, relative_target
+
+        start = time.perf_counter()
+        warm, video = chunk.warm, settings.video
+        assert video is not None
+        global_plan = make_plan(settings.dream, settings.model, self.built.objective,
+                                every_frame_first=video.flow.method == "none")
+        window = ArrayWindow(sources)
+        motion = FlowMotion(video.flow, window)  # type: ignore[arg-type]
+        continues = warm == 0 and first_dream is not None
+
+        def plan(i: int) -> FramePlan:
+            _crash_if_asked(chunk.index, warm + i)
+            if continues or i:
+                return global_plan(warm + i)
+            return first_plan(global_plan(warm), settings.dream.first_frame)
+
+        finish = None
+        if video.color_coherence and first_source is not None and first_dream is not None:
+            refs = lab_stats(first_source), lab_stats(first_dream)
+
+            def finish(i: int, dreamed: np.ndarray, _first: np.ndarray) -> np.ndarray:
+                if warm + i == 0:
+                    return dreamed
+                target = relative_target(lab_stats(window[i]), refs[0], refs[1])
+                return match_stats(dreamed, target)
+
+        store = MemoryStore(first_dream if continues else None)
+        scheduler = FrameScheduler(self.built.engine, motion, plan, store,  # type: ignore[arg-type]
+                                   settings.seed + warm, finish)
+        frames = np.stack([f.image for f in scheduler.frames(chunk.end - warm)])
+        return ChunkResult(chunk.index, frames, time.perf_counter() - start, os.getpid())
