@@ -9,7 +9,9 @@ from pipelines.config.settings import DreamConfig, ModelConfig
 from render.build import BuiltEngine, build_engine
 from render.device import default_tile
 from render.engine import DreamSettings
+from render.masks import Masks, load_masks
 from render.models import Notify
+from render.objectives import read_guide
 
 
 def layer_objective(model: ModelConfig, all_layers: bool = False) -> Any:
@@ -25,9 +27,35 @@ def layer_objective(model: ModelConfig, all_layers: bool = False) -> Any:
 def build(model: ModelConfig, dream: DreamConfig, notify: Notify, *,
           all_layers: bool = False) -> BuiltEngine:
     """Load the model and compile the engine; `all_layers`: every layer when none are named
-    (the layer gallery)."""
+    (the layer gallery). A guide image (`dream.guide`) is read first, classes come resolved."""
+    directed = dream.directed
+    guide = read_guide(directed.guide) if directed.guide is not None else (None, "")
     return build_engine(model.name, layer_objective(model, all_layers), model.weights,
-                        dream.smoothing, notify, precision=dream.precision)
+                        dream.smoothing, notify, guide=guide[0], guide_source=guide[1],
+                        classes=directed.classes, class_weight=directed.class_weight,
+                        precision=dream.precision)
+
+
+def directed_salt(dream: DreamConfig) -> str:
+    """Size and time stamp of the guide and mask files, for checkpoint salts: frames dreamed
+    with another guide or mask under the same file name are not resumed."""
+    parts = []
+    for path in (dream.directed.guide, dream.directed.mask):
+        if path is not None:
+            try:
+                st = path.stat()
+            except OSError:  # read already; gone since: nothing to tell frames apart by
+                continue
+            parts.append(f"-{st.st_size}-{st.st_mtime_ns}")
+    return "".join(parts)
+
+
+def masks(dream: DreamConfig, frames: int = 1, fps: float = 24.0) -> Masks | None:
+    """The `dream.mask` of each of `frames` frames, or None without one; read (and refused
+    when unreadable, too short or all black) before the input and the model."""
+    if dream.directed.mask is None:
+        return None
+    return load_masks(dream.directed.mask, frames, fps)
 
 
 def image_settings(dream: DreamConfig) -> DreamSettings:

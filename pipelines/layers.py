@@ -51,6 +51,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     gallery = settings.gallery
     assert gallery is not None
     outputs = resolve_outputs(settings, preset.name, ".png", check_image_output)
+    masks = dreaming.masks(settings.dream)
     image = still_input(settings, opts.notify)
     built = dreaming.build(settings.model, settings.dream, opts.notify, all_layers=True)
     dream = dreaming.image_settings(settings.dream)
@@ -58,7 +59,8 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     tiles = []
     for i, name in enumerate(tqdm(names, desc="layers", unit="layer", disable=opts.quiet)):
         weights = [1.0 if j == i else 0.0 for j in range(len(names))]
-        tile = built.engine.dream(image, dream, seed=settings.seed, layer_weights=weights)
+        tile = built.engine.dream(image, dream, seed=settings.seed, layer_weights=weights,
+                                  mask=masks and masks.at(0))
         tiles.append(label_tile(tile, name) if gallery.label else tile)
     sheet = contact_sheet(tiles, gallery.columns)
     record = {**preset.record(), "model": built.record(), "tiles": names}

@@ -17,13 +17,15 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     """Dream the input image once and write it (PNG/JPEG) with a JSON sidecar."""
     settings = preset.settings
     outputs = resolve_outputs(settings, preset.name, ".png", check_image_output)
+    masks = dreaming.masks(settings.dream)
     image = still_input(settings, opts.notify)
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     start = time.perf_counter()
     dreamed = built.engine.dream(image, dreaming.image_settings(settings.dream),
-                                 seed=settings.seed)
+                                 seed=settings.seed, mask=masks and masks.at(0))
     seconds = time.perf_counter() - start
     record = {**preset.record(), "model": built.record(), "size": list(image.shape[1::-1]),
+              "mask": masks and masks.record(),
               "timings": {"dream_seconds": round(seconds, 3)}}
     for path in outputs:
         write_image(path, dreamed)

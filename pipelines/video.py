@@ -21,6 +21,7 @@ from pipelines.sequence.scheduler import FrameScheduler
 from pipelines.sources import Clip, video_input
 from pipelines.warp.carry import FlowMotion, SharedWindow
 from pipelines.warp.color import coherence_finish
+from pipelines.warp.masked import MaskedMotion
 from render.encode import output_kind
 
 
@@ -43,21 +44,25 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     settings = settings.fit_keyframes(clip.count)
     mode, fade = seq.loop.mode, seq.loop.frames
     loop.rendered_count(clip.count, mode, fade, extend=False)
+    masks = dreaming.masks(settings.dream, clip.count, clip.fps)  # issue 17
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     plan = make_plan(settings.dream, settings.model, built.objective,
-                     every_frame_first=video.flow.method == "none")
+                     every_frame_first=video.flow.method == "none", masks=masks)
     audio = None
     if video.audio == "source" and clip.audio is not None:  # as long as the output
         audio = replace(clip.audio, duration=loop.output_count(clip.count, mode, fade) / clip.fps)
-    record = {"model": built.record(), **clip_record(clip, video, audio is not None)}
+    record = {"model": built.record(), **clip_record(clip, video, audio is not None),
+              "mask": masks and masks.record()}
     salt = f"-{clip.record.get('bytes')}-{clip.record.get('mtime_ns')}"
+    salt += dreaming.directed_salt(settings.dream)
     with output_lock(outputs):
         store = open_store(outputs, preset, opts, salt)
         window = SharedWindow(clip)
         motion = FlowMotion(video.flow, window, opts.notify)
         try:
             finish = coherence_finish(window.__getitem__) if video.color_coherence else None
-            scheduler = FrameScheduler(built.engine, motion, plan, store, settings.seed, finish)
+            moved = motion if masks is None else MaskedMotion(motion, window.__getitem__, masks)
+            scheduler = FrameScheduler(built.engine, moved, plan, store, settings.seed, finish)
             job = SequenceJob(scheduler, store, clip.count, clip.fps, clip.size, record,
                               audio, extend_loop=False)
             return render_sequence(preset, opts, outputs, job)

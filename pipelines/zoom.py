@@ -25,18 +25,20 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     seq, motion = settings.sequence, settings.motion
     assert seq is not None and motion is not None and seq.frames is not None
     outputs = sequence_outputs(preset)
-    loop.rendered_count(seq.frames, seq.loop.mode, seq.loop.frames, extend=True)
+    rendered = loop.rendered_count(seq.frames, seq.loop.mode, seq.loop.frames, extend=True)
+    masks = dreaming.masks(settings.dream, rendered, seq.fps)
     first = still_input(settings, opts.notify, even=any(
         output_kind(path) == "mp4" for path in outputs))
     built = dreaming.build(settings.model, settings.dream, opts.notify)
-    plan = make_plan(settings.dream, settings.model, built.objective)
+    plan = make_plan(settings.dream, settings.model, built.objective, masks=masks)
     with output_lock(outputs):
         # frames are valid for this starting image too: another photo under the same name
         # (or one of another shape) must not resume from the old one's frames
         store = open_store(outputs, preset, opts,
-                           f"-{hashlib.sha256(first.tobytes()).hexdigest()[:16]}")
+                           f"-{hashlib.sha256(first.tobytes()).hexdigest()[:16]}"
+                           + dreaming.directed_salt(settings.dream))
         scheduler = FrameScheduler(built.engine, AffineMotion(first, motion.at), plan, store,
                                    settings.seed)
         job = SequenceJob(scheduler, store, seq.frames, seq.fps, first.shape[1::-1],
-                          {"model": built.record()})
+                          {"model": built.record(), "mask": masks and masks.record()})
         return render_sequence(preset, opts, outputs, job)

@@ -9,10 +9,12 @@ from typing import Any
 import numpy as np
 
 from render.build import build_engine
+from render.classes import class_indices
 from render.device import default_tile
 from render.engine import DreamSettings, OctaveCallback
 from render.media import read_image, to_rgb8
 from render.models import Notify, stderr_notify
+from render.objectives import Objective, read_guide
 
 
 class Dreamer:
@@ -21,15 +23,26 @@ class Dreamer:
     `layers=None` and `smoothing=None` pick the model's defaults, `tile=None` the device's.
     `weights` is "imagenet" (offline: weights packaged for the same model family, else a
     fallback to efficientnet_lite0 with a notice), None/"none" for random initialisation, or a
-    weights file.
+    weights file. `guide` (a path or an image) guides every layer term towards that image;
+    `classes` (ImageNet names or numbers) adds a class term of weight `class_weight` (models
+    with a classifier only: efficientnet_lite0); `objective` (render.objectives, e.g.
+    `0.5 * layer("block6") + class_("goldfish")`) replaces layers, guide and classes.
     """
 
     def __init__(self, model: str = "inception_v3", layers: Any = None, octaves: int = 4,
                  octave_scale: float = 1.4, steps: int = 10, step_size: float = 0.01,
                  tile: int | None = None, seed: int = 0, weights: str | None = "imagenet",
-                 smoothing: str | None = None, notify: Notify = stderr_notify,
-                 precision: str = "auto") -> None:
-        self.built = build_engine(model, layers, weights, smoothing, notify, precision)
+                 smoothing: str | None = None, notify: Notify = stderr_notify, *,
+                 guide: str | os.PathLike | np.ndarray | None = None,
+                 classes: str | int | Sequence[str | int] = (), class_weight: float = 1.0,
+                 objective: Objective | None = None, precision: str = "auto") -> None:
+        guide_image, guide_source = read_guide(guide, "guide") if guide is not None else (
+            None, "")
+        indices = class_indices(classes, "classes") if classes not in ((), []) else ()
+        self.built = build_engine(model, layers, weights, smoothing, notify, guide=guide_image,
+                                  guide_source=guide_source, classes=indices,
+                                  class_weight=class_weight, objective=objective,
+                                  precision=precision)
         self.loaded, self.objective, self.engine = (self.built.loaded, self.built.objective,
                                                     self.built.engine)
         self.settings = DreamSettings(octaves, octave_scale, steps, step_size,
@@ -43,13 +56,19 @@ class Dreamer:
 
     def __call__(self, image: str | os.PathLike | np.ndarray,
                  callback: OctaveCallback | None = None,
-                 layer_weights: Sequence[float] | None = None, **overrides: Any) -> np.ndarray:
+                 layer_weights: Sequence[float] | None = None,
+                 mask: str | os.PathLike | np.ndarray | None = None, **overrides: Any
+                 ) -> np.ndarray:
         """Dream `image` (a path, or an HxW[xC] array of any common dtype); returns uint8
         RGB of the same height and width. `callback(octave, image)` sees each octave's result.
-        `layer_weights` re-weights the objective's layers; keyword overrides (steps=...,
-        seed=...) apply to this call only."""
+        `layer_weights` re-weights the objective's layers; `mask` (a path or an image: white
+        dreams, black stays untouched; feathered) confines the dream; keyword overrides
+        (steps=..., seed=...) apply to this call only."""
+        from render.masks import still_mask
+
         rgb = read_image(image) if isinstance(image, (str, os.PathLike)) else to_rgb8(image)
+        gradient_mask = None if mask is None else still_mask(mask, rgb.shape[1::-1], "mask")
         seed = overrides.pop("seed", self.seed)
         settings = DreamSettings(**{**self.settings.__dict__, **overrides})
         return self.engine.dream(rgb, settings, seed=seed, layer_weights=layer_weights,
-                                 callback=callback)
+                                 callback=callback, mask=gradient_mask)

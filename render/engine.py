@@ -22,10 +22,25 @@ from render.errors import UserError
 from render.gradients import SMOOTHING, condition
 from render.media import resize
 from render.models import LayerTerm
+from render.objectives import LOGITS, Objective, as_objective
 from render.precision import Float32Outputs, choose, network_at
 from render.tf_runtime import tf
 
 OctaveCallback = Callable[[int, np.ndarray], None]  # (octave index, uint8 RGB image)
+# at most this many guide feature vectors per guide term (evenly spaced over the guide): the
+# guided term compares every position of a tile with every guide vector, and shallow layers
+# have tens of thousands of positions (Google's notebook matched a 224 px guide at mixed4c:
+# 196 vectors)
+GUIDE_VECTORS = 2048
+
+
+def _mask_at(mask: np.ndarray | None, size: tuple[int, int]) -> tf.Tensor:
+    """The gradient mask at octave size (w, h) as (h, w, 1) float32; all ones without a mask."""
+    if mask is None:
+        return tf.ones([size[1], size[0], 1], tf.float32)
+    m = cv2.resize(np.asarray(mask, np.float32), size, interpolation=cv2.INTER_AREA
+                   if size[0] < mask.shape[1] else cv2.INTER_LINEAR)
+    return tf.constant(np.clip(m, 0.0, 1.0)[..., None])
 
 
 @dataclass(frozen=True)
@@ -177,10 +192,10 @@ def with_fast_input_gradients(model: tf.keras.Model) -> tf.keras.Model:
 
 
 class DreamEngine:
-    """Gradient ascent on images for one network and one layer objective."""
+    """Gradient ascent on images for one network and one objective (render.objectives)."""
 
     def __init__(self, network: tf.keras.Model, preprocess: Callable[[tf.Tensor], tf.Tensor],
-                 objective: Sequence[LayerTerm], smoothing: str, min_size: int,
+                 objective: Objective | Sequence[LayerTerm], smoothing: str, min_size: int,
                  fast_input_gradients: bool | None = None, precision: str = "float32") -> None:
         """`fast_input_gradients` (see `with_fast_input_gradients`) defaults to on where it
         was measured to help: on the CPU with TensorFlow's oneDNN ops off (oneDNN's forward
@@ -191,14 +206,18 @@ class DreamEngine:
             raise ValueError(f"smoothing must be one of {SMOOTHING}, got {smoothing!r}")
         import keras
 
-        self.objective = tuple(objective)
+        self.objective = as_objective(objective)
         self.smoothing = smoothing
         self.min_size = min_size
         self._preprocess = preprocess
+        self._layer_names = self.objective.layers()
+        names = {layer.name for layer in network.layers}
+        if LOGITS in self._layer_names and LOGITS not in names:
+            raise UserError(f"dream.classes: {network.name} has no ImageNet logits here")
         self.precision_choice = choose(precision, network)
         self.precision = self.precision_choice.precision
         network = network_at(network, self.precision)
-        outputs = [network.get_layer(t.layer).output for t in self.objective]
+        outputs = [network.get_layer(name).output for name in self._layer_names]
         self._features = keras.Model(network.inputs, outputs)
         if fast_input_gradients is None:
             fast_input_gradients = not gpus() and not _onednn_enabled()
@@ -206,8 +225,11 @@ class DreamEngine:
             self._features = with_fast_input_gradients(self._features)
         if self.precision != "float32":
             self._features = Float32Outputs(self._features)
-        for term, out in zip(self.objective, outputs, strict=True):
-            depth = out.shape[-1]
+        depths = {n: out.shape[-1] for n, out in zip(self._layer_names, outputs, strict=True)}
+        for _, term in self.objective:
+            if not hasattr(term, "channels"):
+                continue
+            depth = depths[term.layer]
             bad = [c for c in term.channels if c >= depth]
             if bad:
                 raise UserError(
@@ -222,27 +244,58 @@ class DreamEngine:
                 tf.TensorSpec([], tf.float32),  # step size
                 tf.TensorSpec([], tf.int32),  # tile
                 tf.TensorSpec([2], tf.int32),  # stateless RNG seed
-                tf.TensorSpec([len(self.objective)], tf.float32),  # layer weights
+                tf.TensorSpec([len(self.objective)], tf.float32),  # term weights
+                # one [positions, channels] guide feature matrix per guide term
+                tuple(tf.TensorSpec([None, depths[g.layer] if not g.channels
+                                     else len(g.channels)], tf.float32)
+                      for g in self.objective.guides()),
+                tf.TensorSpec([None, None, 1], tf.float32),  # gradient mask, 0..1
             ],
         )
+        self._guide_cache: dict[tuple[int, int], tuple[tf.Tensor, ...]] = {}
 
     @property
     def trace_count(self) -> int:
         """How many times the octave step has been traced (should stay at 1)."""
         return int(self._octave.experimental_get_tracing_count())
 
-    def _loss(self, patch: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
-        acts = self._features(self._preprocess(patch[None]), training=False)
+    def _activations(self, batch: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Activations of every layer the objective reads, by name; `batch` in engine space."""
+        acts = self._features(self._preprocess(batch), training=False)
         if not isinstance(acts, (list, tuple)):
             acts = [acts]
-        total = tf.constant(0.0)
-        for i, (term, act) in enumerate(zip(self.objective, acts, strict=True)):
-            if term.channels:
-                act = tf.gather(act, list(term.channels), axis=-1)
-            total += weights[i] * tf.reduce_mean(act)
-        return total
+        return dict(zip(self._layer_names, acts, strict=True))
 
-    def _tiled_gradient(self, img: tf.Tensor, tile: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+    def _loss(self, patch: tf.Tensor, weights: tf.Tensor,
+              guides: tuple[tf.Tensor, ...] = ()) -> tf.Tensor:
+        return self.objective.loss(self._activations(patch[None]), weights, guides)
+
+    def guide_features(self, size: tuple[int, int], tile: int) -> tuple[tf.Tensor, ...]:
+        """Each guide term's feature vectors at octave size `size` (w, h): the guide resized to
+        the same pixel count (its own aspect kept, at most tile x tile), computed once per size
+        (at most GUIDE_VECTORS of them)."""
+        guides = self.objective.guides()
+        if not guides:
+            return ()
+        if size not in self._guide_cache:
+            feats = []
+            for g in guides:
+                gh, gw = g.image.shape[:2]
+                f = min(math.sqrt(size[0] * size[1] / (gw * gh)), tile / max(gw, gh))
+                gsize = (max(self.min_size, round(gw * f)), max(self.min_size, round(gh * f)))
+                img = _resize(to_engine(g.image), gsize)
+                acts = self._activations(tf.constant(img[None], tf.float32))
+                vectors = g.flatten(acts[g.layer])
+                count = int(vectors.shape[0])
+                if count > GUIDE_VECTORS:  # bound the positions x guide-vectors product
+                    pick = np.linspace(0, count - 1, GUIDE_VECTORS).round().astype(np.int32)
+                    vectors = tf.gather(vectors, pick)
+                feats.append(vectors)
+            self._guide_cache[size] = tuple(feats)
+        return self._guide_cache[size]
+
+    def _tiled_gradient(self, img: tf.Tensor, tile: tf.Tensor, weights: tf.Tensor,
+                        guides: tuple[tf.Tensor, ...] = ()) -> tf.Tensor:
         """Gradient of the objective w.r.t. `img`, one tile at a time so memory stays bounded."""
         shape = tf.shape(img)
         ys, xs = tile_edges(shape[0], tile), tile_edges(shape[1], tile)
@@ -252,13 +305,15 @@ class DreamEngine:
                 with tf.GradientTape() as tape:
                     tape.watch(img)
                     patch = img[ys[iy]:ys[iy + 1], xs[ix]:xs[ix + 1]]
-                    loss = self._loss(patch, weights)
+                    loss = self._loss(patch, weights, guides)
                 grad += tape.gradient(loss, img)
         return grad
 
     def _run_octave(self, img: tf.Tensor, steps: tf.Tensor, step_size: tf.Tensor,
-                    tile: tf.Tensor, seed: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
-        """All ascent steps of one octave: roll, tiled gradient, unroll, condition, step."""
+                    tile: tf.Tensor, seed: tf.Tensor, weights: tf.Tensor,
+                    guides: tuple[tf.Tensor, ...], mask: tf.Tensor) -> tf.Tensor:
+        """All ascent steps of one octave: roll, tiled gradient, unroll, condition, mask, step.
+        The conditioned gradient is multiplied by `mask` (1 dreams, 0 leaves the image alone)."""
         hw = tf.shape(img)[:2]
         denom = tf.cast(tf.maximum(steps - 1, 1), tf.float32)
         for i in tf.range(steps):
@@ -267,26 +322,27 @@ class DreamEngine:
                 [2], seed=tf.random.experimental.stateless_fold_in(seed, i),
                 minval=0, maxval=1 << 30, dtype=tf.int32) % hw
             rolled = tf.roll(img, shift, axis=[0, 1])
-            grad = tf.roll(self._tiled_gradient(rolled, tile, weights), -shift, axis=[0, 1])
-            grad = condition(grad, self.smoothing, tf.cast(i, tf.float32) / denom)
+            grad = tf.roll(self._tiled_gradient(rolled, tile, weights, guides), -shift,
+                           axis=[0, 1])
+            grad = condition(grad, self.smoothing, tf.cast(i, tf.float32) / denom) * mask
             img = tf.clip_by_value(img + step_size * grad, -1.0, 1.0)
         return img
 
     def dream(self, image: np.ndarray, settings: DreamSettings, seed: int = 0,
               layer_weights: Sequence[float] | None = None,
-              callback: OctaveCallback | None = None) -> np.ndarray:
+              callback: OctaveCallback | None = None, mask: np.ndarray | None = None
+              ) -> np.ndarray:
         """Dream `image` (uint8 RGB HxWx3) and return the result at the same size.
 
         The detail gained at each octave is carried up to the next (Caffe notebook scheme).
-        `layer_weights` overrides the objective's weights (for scheduled weights).
+        `layer_weights` overrides the objective's per-layer weights (for scheduled weights).
+        `mask` (float HxW in [0, 1], any size: it is stretched to the image) scales the
+        gradient: 1 dreams, 0 stays untouched (render.masks makes feathered ones).
         """
         h, w = image.shape[:2]
         size = work_size((w, h), self.min_size)
         base = _resize(to_engine(image), size)
-        weights = tf.constant(
-            [t.weight for t in self.objective] if layer_weights is None else layer_weights,
-            tf.float32,
-        )
+        weights = tf.constant(self.objective.weights(layer_weights), tf.float32)
         detail = None
         img = base
         sizes = octave_sizes(size, settings.octaves, settings.octave_scale, self.min_size)
@@ -298,8 +354,13 @@ class DreamEngine:
                 tf.constant(settings.step_size, tf.float32),
                 tf.constant(settings.tile, tf.int32),
                 tf.constant([seed & 0x7FFFFFFF, k], tf.int32), weights,
+                self.guide_features(octave_size, settings.tile), _mask_at(mask, octave_size),
             ).numpy()
             detail = img - octave_base
             if callback is not None:
                 callback(k, to_uint8(img))
+        if mask is not None and size != (w, h):
+            # dreamed at a larger working size: bring back only what the dream changed, so the
+            # resampling round trip does not blur the area the mask leaves untouched
+            return to_uint8(to_engine(image) + _resize(img - base, (w, h)))
         return to_uint8(_resize(img, (w, h)))

@@ -42,9 +42,18 @@ class ModelSpec:
     min_size: int  # smallest octave side (px) at which the net still sees structure
     smoothing: str  # default gradient smoothing (see render.gradients)
     keras_weights_file: str | None = None  # file name in Keras's cache, for Keras models
+    logits: bool = False  # can be built with its ImageNet classifier (a "logits" layer)
+    # Keras' full weights (with the classifier), in Keras's cache: where `logits` needs them
+    keras_top_weights_file: str | None = None
 
-    def build(self, weights: str | None) -> Any:
-        """Build the headless network; `weights` is None, "imagenet" or a file path."""
+    def build(self, weights: str | None, top: bool = False) -> Any:
+        """Build the network, headless unless `top` (then with a "logits" layer: pre-softmax
+        ImageNet scores; only where `logits`); `weights` is None, "imagenet" or a file path."""
+        if top:
+            if not self.logits:
+                raise UserError(f"dream.classes: {self.name} has no ImageNet classifier here; "
+                                f"models with one: {classifier_note()}")
+            return _TOP_BUILDERS[self.name](weights)
         return _BUILDERS[self.name](weights)
 
     def preprocess(self, x: Any) -> Any:
@@ -73,6 +82,32 @@ def _lite0(weights: str | None) -> Any:
     return efficientnet_lite0(weights=weights, include_top=False)
 
 
+def _inception_top(weights: str | None) -> Any:
+    """InceptionV3 with its ImageNet classifier at any input size. Keras builds the top only
+    for 299x299 inputs, so its weights (a full-weights file) are copied, layer by layer in
+    build order, onto the dynamic-size network plus the same pooling and a Dense "logits"."""
+    import keras
+
+    head = _inception(None)
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(head.output)
+    x = keras.layers.Dense(1000, name="logits")(x)
+    model = keras.Model(head.inputs, x, name="inception_v3")
+    if weights is not None:
+        full = keras.applications.InceptionV3(include_top=True, weights=weights,
+                                              classifier_activation=None)
+        src = [layer for layer in full.layers if layer.weights]
+        dst = [layer for layer in model.layers if layer.weights]
+        for s, d in zip(src, dst, strict=True):
+            d.set_weights(s.get_weights())
+    return model
+
+
+def _lite0_top(weights: str | None) -> Any:
+    from render.nets.efficientnet_lite import efficientnet_lite0
+
+    return efficientnet_lite0(weights=weights, include_top=True)
+
+
 def _identity(x: Any) -> Any:
     return x
 
@@ -96,6 +131,10 @@ _BUILDERS: dict[str, Callable[[str | None], Any]] = {
     "vgg16": _vgg16,
     "efficientnet_lite0": _lite0,
 }
+_TOP_BUILDERS: dict[str, Callable[[str | None], Any]] = {
+    "efficientnet_lite0": _lite0_top,
+    "inception_v3": _inception_top,
+}
 _PREPROCESS: dict[str, Callable[[Any], Any]] = {
     "inception_v3": _identity,
     "vgg16": _vgg_preprocess,
@@ -116,6 +155,8 @@ MODELS: dict[str, ModelSpec] = {
         min_size=128,
         smoothing="laplacian",
         keras_weights_file="inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        logits=True,
+        keras_top_weights_file="inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
     ),
     "vgg16": ModelSpec(
         name="vgg16",
@@ -131,8 +172,20 @@ MODELS: dict[str, ModelSpec] = {
         default_layers={"block6": 1.0, "block8": 1.0},
         min_size=96,
         smoothing="gaussian",
+        logits=True,
     ),
 }
+
+# models whose ImageNet classifier we can build (class objectives, `dream.classes`); those
+# with a keras_top_weights_file only when that file is in Keras's cache
+LOGIT_MODELS = tuple(name for name, spec in MODELS.items() if spec.logits)
+
+
+def classifier_note() -> str:
+    """Which models can take class objectives, for error messages."""
+    return ", ".join(name + (f" (with Keras' full weights {MODELS[name].keras_top_weights_file}"
+                             " in ~/.keras/models)" if MODELS[name].keras_top_weights_file
+                             else "") for name in LOGIT_MODELS)
 
 FALLBACK = "efficientnet_lite0"
 

@@ -131,10 +131,10 @@ def shared_engine(monkeypatch):
 
     real_load, real_engine = build_module.load_model, build_module.DreamEngine
 
-    def load_model(name, weights="imagenet", notify=None):
-        key = (name, str(weights))
+    def load_model(name, weights="imagenet", notify=None, top=False):
+        key = (name, str(weights), top)
         if key not in _NETWORKS:
-            _NETWORKS[key] = real_load(name, weights, notify or (lambda m: None))
+            _NETWORKS[key] = real_load(name, weights, notify or (lambda m: None), top=top)
         return _NETWORKS[key]
 
     def engine(network, preprocess, objective, smoothing, min_size, precision="float32"):

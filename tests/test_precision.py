@@ -121,7 +121,7 @@ def test_sidecar_model_record_names_the_precision_used(tiny_cnn):
     loaded = SimpleNamespace(requested="tiny", spec=SimpleNamespace(name="tiny"), weights="none",
                              notice=None)
     auto = engine(tiny_cnn, "auto")
-    record = json.loads(json.dumps(BuiltEngine(loaded, auto.objective, auto).record()))
+    record = json.loads(json.dumps(BuiltEngine(loaded, (LayerTerm("c2"),), auto).record()))
     expected = choose("auto", tiny_cnn)
     assert record["precision"] == {"used": expected.precision, "requested": "auto",
                                    "reason": expected.reason}

@@ -63,6 +63,10 @@ def inputs(tmp_path_factory):
     """photo.jpg and a 13 s clip.mp4 (with sound), as the README's examples name them."""
     where = tmp_path_factory.mktemp("inputs")
     write_image(where / "photo.jpg", default_image((80, 60), seed=4))
+    write_image(where / "guide.jpg", default_image((60, 40), seed=5))  # dream.guide example
+    mask = default_image((40, 30), seed=6)
+    mask[:, :20] = 0  # dream.mask example: the right half dreams
+    write_image(where / "mask.png", mask)
     make_clip(where / "clip.mp4", seconds=13, fps=4, audio="sin(2*PI*440*t)")
     return where
 
@@ -70,7 +74,7 @@ def inputs(tmp_path_factory):
 @pytest.mark.parametrize("command", RENDERS)
 def test_readme_example_runs(command, inputs, tmp_path, monkeypatch, capsys, shared_engine):
     monkeypatch.chdir(tmp_path)
-    for name in ("photo.jpg", "clip.mp4"):
+    for name in ("photo.jpg", "clip.mp4", "guide.jpg", "mask.png"):
         (tmp_path / name).symlink_to(inputs / name)
     (tmp_path / "presets").symlink_to(presets.PRESETS_DIR)  # run from a checkout's root
     argv = as_argv(command)

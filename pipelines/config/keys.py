@@ -48,6 +48,16 @@ COMMON: dict[str, Any] = {
                       help="gradient tile size (px); omitted = 512 on a CPU, 1024 on a GPU"),
         "smoothing": Field("choice", None, choices=(None, *SMOOTHING), nullable=True,
                            help="gradient smoothing; omitted = model default"),
+        # directed dreams (render.objectives, render.masks)
+        "guide": Field("path", nullable=True,
+                       help="guide image: each layer is pushed towards its features"),
+        "classes": Field("any", nullable=True,
+                         help="ImageNet classes to maximise (names or 0..999), models with "
+                              "a classifier"),
+        "class_weight": Field("float", 1.0, low=-1000, high=1000,
+                              help="weight of the class term against the layer terms"),
+        "mask": Field("path", nullable=True,
+                      help="mask image or video: white dreams, black stays untouched"),
         # issue 15: the network's number format (render.precision)
         "precision": Field("choice", "auto", choices=PRECISIONS,
                            help="network weights/activations: auto picks bfloat16 where "

@@ -16,10 +16,11 @@ from typing import Any
 from pipelines.config import keyframes
 from pipelines.config.keyframes import Schedule
 from pipelines.config.keys import DREAM_BOUNDS, ZOOM
+from render.classes import class_indices
 from render.errors import ConfigError, UserError
 from render.gif import gif_dither_option
 from render.gifsicle import gifsicle_exe
-from render.models import MODELS, LayerTerm, parse_layers
+from render.models import LOGIT_MODELS, MODELS, LayerTerm, classifier_note, parse_layers
 
 MOTION_KEYS = ("zoom", "angle", "translate_x", "translate_y")
 
@@ -45,6 +46,16 @@ class FirstFrame:
 
 
 @dataclass(frozen=True)
+class DirectedConfig:
+    """Directed dreams: a guide image, ImageNet classes (logit indices) and a mask file."""
+
+    guide: Path | None = None
+    classes: tuple[int, ...] = ()
+    class_weight: float = 1.0
+    mask: Path | None = None
+
+
+@dataclass(frozen=True)
 class DreamConfig:
     """Gradient-ascent settings; the numeric ones may be keyframed (constant for a still)."""
 
@@ -56,6 +67,7 @@ class DreamConfig:
     smoothing: str | None = None  # None = the model's default
     cadence: int = 1
     first_frame: FirstFrame = FirstFrame()
+    directed: DirectedConfig = DirectedConfig()
     precision: str = "auto"  # the network's number format (render.options.PRECISIONS)
 
 
@@ -255,7 +267,46 @@ def _dream(cfg: Mapping[str, Any], interpolation: str) -> DreamConfig:
                        cadence=dream.get("cadence", 1),
                        first_frame=FirstFrame(first.get("steps"), first.get("octaves"),
                                               first.get("step_size")),
+                       directed=_directed(cfg),
                        precision=dream.get("precision", "auto"))
+
+
+def _directed(cfg: Mapping[str, Any]) -> DirectedConfig:
+    """dream.guide / classes / mask checked up front: files readable, class names known, and
+    a model with a classifier for classes."""
+    from render.masks import check_mask_file
+    from render.media import check_readable_file, read_image
+
+    dream = cfg["dream"]
+    guide = _path(dream.get("guide"))
+    if guide is not None:
+        try:
+            check_readable_file(guide, "a guide image", "guide image")
+            read_image(guide)  # decodable: refused before the input is read and talked about
+        except UserError as exc:
+            raise ConfigError("dream.guide", f"dream.guide: {exc}") from None
+    mask = _path(dream.get("mask"))
+    if mask is not None:
+        try:
+            check_mask_file(mask)
+        except UserError as exc:
+            raise ConfigError("dream.mask", str(exc)) from None
+    classes: tuple[int, ...] = ()
+    if dream.get("classes") not in (None, [], ()):
+        try:
+            classes = class_indices(dream["classes"])
+        except UserError as exc:
+            raise ConfigError("dream.classes", str(exc)) from None
+        from render.weights.resolve import top_weights_file
+
+        name, weights = cfg["model"]["name"], cfg["model"]["weights"]
+        spec = MODELS[name]
+        imagenet = weights is not None and str(weights).lower() == "imagenet"
+        if name not in LOGIT_MODELS or (spec.keras_top_weights_file and imagenet
+                                        and top_weights_file(spec) is None):
+            raise ConfigError("dream.classes", f"dream.classes: {name} has no ImageNet "
+                              f"classifier here; models with one: {classifier_note()}")
+    return DirectedConfig(guide, classes, float(dream.get("class_weight", 1.0)), mask)
 
 
 def _sequence(cfg: Mapping[str, Any]) -> SequenceConfig:

@@ -9,17 +9,19 @@ from pipelines.config.settings import DreamConfig, ModelConfig
 from pipelines.sequence.scheduler import FramePlan
 from render.device import default_tile
 from render.engine import DreamSettings
+from render.masks import Masks
 from render.models import LayerTerm
 
 Plan = Callable[[int], FramePlan]
 
 
 def make_plan(dream: DreamConfig, model: ModelConfig, objective: tuple[LayerTerm, ...], *,
-              every_frame_first: bool = False) -> Plan:
+              every_frame_first: bool = False, masks: Masks | None = None) -> Plan:
     """FramePlan for frame t. Frame 0 (every frame, with `every_frame_first`) takes the
     `dream.first_frame` settings where they are given; with `dream.cadence` k, only every
     k-th frame is dreamed. Layers with keyframed weights (`model.weight_schedules`) are
-    re-weighted per frame; the others keep their weight in `objective`."""
+    re-weighted per frame; the others keep their weight in `objective`. `masks`: frame t's
+    gradient mask (`dream.mask`)."""
     first = dream.first_frame
     tile = dream.tile or default_tile()
     scheds = model.weight_schedules
@@ -37,6 +39,7 @@ def make_plan(dream: DreamConfig, model: ModelConfig, objective: tuple[LayerTerm
         if scheds:
             weights = [scheds[term.layer].at(t) if term.layer in scheds else term.weight
                        for term in objective]
-        return FramePlan(settings, weights, dream=t % dream.cadence == 0)
+        return FramePlan(settings, weights, dream=t % dream.cadence == 0,
+                         mask=None if masks is None else masks.at(t))
 
     return plan

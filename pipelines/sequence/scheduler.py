@@ -55,6 +55,7 @@ class FramePlan:
     settings: DreamSettings
     layer_weights: Sequence[float] | None = None
     dream: bool = True
+    mask: np.ndarray | None = None  # gradient mask of this frame (render.masks)
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,9 @@ class FrameScheduler:
                 dreamed_at = time.perf_counter()
                 if dream:
                     image = self.engine.dream(image, plan.settings, seed=self.seed + t,
-                                              layer_weights=plan.layer_weights)
+                                              layer_weights=plan.layer_weights,
+                                              **({} if plan.mask is None else
+                                                 {"mask": plan.mask}))
                 dream_seconds = time.perf_counter() - dreamed_at if dream else 0.0
                 if self.finish is not None:
                     image = self.finish(t, image, image if first is None else first)

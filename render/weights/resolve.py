@@ -27,6 +27,7 @@ from render.models import (
     LayerTerm,
     ModelSpec,
     Notify,
+    classifier_note,
     format_layers,
     get_spec,
     parse_layers,
@@ -126,13 +127,19 @@ def _download(spec: ModelSpec) -> Any:
         socket.setdefaulttimeout(previous)
 
 
-def load_model(name: str, weights: str | None = "imagenet", notify: Notify = stderr_notify
-               ) -> LoadedModel:
+def load_model(name: str, weights: str | None = "imagenet", notify: Notify = stderr_notify,
+               top: bool = False) -> LoadedModel:
     """Build `name` with the best weights available, falling back offline (see module doc).
 
     `weights`: "imagenet", "none"/None (random init, for timing and tests) or a file path.
+    `top`: with its ImageNet classifier (class objectives); only models whose spec has
+    `logits` (a UserError otherwise, before anything is loaded).
     """
     spec = get_spec(name)
+    if top:
+        if not spec.logits:
+            spec.build(None, top=True)  # raises the one-line UserError
+        return _load_top(spec, weights, name)
     if weights is None or str(weights).lower() == "none":
         import keras
 
@@ -182,6 +189,38 @@ def load_model(name: str, weights: str | None = "imagenet", notify: Notify = std
         f"For the real model {', '.join(remedies[:-1])} or {remedies[-1]}"
     )
     return LoadedModel(fallback, fallback.build("imagenet"), "imagenet", name, notice)
+
+
+def _load_top(spec: ModelSpec, weights: str | None, name: str) -> LoadedModel:
+    """A model with its classifier: packaged ImageNet weights, random, or a weights file."""
+    if weights is None or str(weights).lower() == "none":
+        import keras
+
+        keras.utils.set_random_seed(RANDOM_INIT_SEED)
+        return LoadedModel(spec, spec.build(None, top=True), "random", name)
+    if spec.keras_top_weights_file is None:  # packaged weights carry the classifier
+        if str(weights).lower() == "imagenet":
+            return LoadedModel(spec, spec.build("imagenet", top=True), "imagenet", name)
+        raise UserError(f"dream.classes: {name} with a weights file has no classifier; "
+                        "use model.weights=imagenet")
+    path = top_weights_file(spec) if str(weights).lower() == "imagenet" else Path(weights)
+    if path is None or not path.is_file():
+        raise UserError(f"dream.classes: {name}'s classifier needs Keras' full weights "
+                        f"{spec.keras_top_weights_file} in {keras_cache_dir()}; models with "
+                        f"one: {classifier_note()}")
+    try:
+        network = spec.build(str(path), top=True)
+    except Exception as exc:  # Keras raises many types for a bad weights file
+        raise UserError(f"dream.classes: {path} is not {name}'s full weights: {exc}") from exc
+    return LoadedModel(spec, network, f"imagenet with classifier (file {path})", name)
+
+
+def top_weights_file(spec: ModelSpec) -> Path | None:
+    """Keras' full weights (with the classifier) for `spec` in Keras's cache, if there."""
+    if spec.keras_top_weights_file is None:
+        return None
+    path = keras_cache_dir() / spec.keras_top_weights_file
+    return path if path.is_file() else None
 
 
 def resolve_objective(model: LoadedModel, layers: Any, notify: Notify = stderr_notify
