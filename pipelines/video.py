@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import dreaming
+from pipelines.config.expressions import plain_variables
 from pipelines.config.presets import Preset
 from pipelines.config.settings import VideoConfig
 from pipelines.run_options import RunOptions
@@ -43,6 +44,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     settings = settings.fit_keyframes(clip.count)
     mode, fade = seq.loop.mode, seq.loop.frames
     loop.rendered_count(clip.count, mode, fade, extend=False)
+    settings = settings.resolved(clip.count, plain_variables(clip.count, clip.fps))
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     plan = make_plan(settings.dream, settings.model, built.objective,
                      every_frame_first=video.flow.method == "none")

@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 from pipelines import dreaming
+from pipelines.config.expressions import plain_variables
 from pipelines.config.presets import Preset
 from pipelines.run_options import RunOptions
 from pipelines.sequence import loop
@@ -25,7 +26,9 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     seq, motion = settings.sequence, settings.motion
     assert seq is not None and motion is not None and seq.frames is not None
     outputs = sequence_outputs(preset)
-    loop.rendered_count(seq.frames, seq.loop.mode, seq.loop.frames, extend=True)
+    rendered = loop.rendered_count(seq.frames, seq.loop.mode, seq.loop.frames, extend=True)
+    # expressions computed and checked at every frame before any work
+    settings = settings.resolved(rendered, plain_variables(rendered, seq.fps))
     first = still_input(settings, opts.notify, even=any(
         output_kind(path) == "mp4" for path in outputs))
     built = dreaming.build(settings.model, settings.dream, opts.notify)
@@ -35,8 +38,8 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
         # (or one of another shape) must not resume from the old one's frames
         store = open_store(outputs, preset, opts,
                            f"-{hashlib.sha256(first.tobytes()).hexdigest()[:16]}")
-        scheduler = FrameScheduler(built.engine, AffineMotion(first, motion.at), plan, store,
-                                   settings.seed)
+        scheduler = FrameScheduler(built.engine, AffineMotion(first, settings.motion.at), plan,
+                                   store, settings.seed)
         job = SequenceJob(scheduler, store, seq.frames, seq.fps, first.shape[1::-1],
                           {"model": built.record()})
         return render_sequence(preset, opts, outputs, job)
