@@ -121,7 +121,7 @@ def test_presets_accept_expressions_and_audio_shorthand(tmp_path):
     (["motion.zoom=1 / (t - 3)"], "division by zero at frame 3"),
     (["frames=30", "motion.angle=200 * sin(t / 10)"],
      "motion.angle: 186.408 at frame 12 (from '200 * sin(t / 10)') is not allowed; must be <= 180"),
-    (["dream.steps=0:(4), 5:(t - 5)"], "dream.steps: 0 at frame 5"),
+    (["dream.steps=0:(4), 5:(t - 5)"], "dream.steps: 0.4 at frame 3"),
 ])
 def test_cli_refuses_bad_expressions_in_one_line(args, message, tmp_path, capsys):
     out = tmp_path / "out" / "z.mp4"
