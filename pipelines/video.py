@@ -5,12 +5,12 @@ colour-matched to the first dreamed frame (see pipelines.warp)."""
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from pipelines import dreaming
-from pipelines.config.expressions import plain_variables
+from pipelines import dreaming, soundtrack
 from pipelines.config.presets import Preset
 from pipelines.config.settings import VideoConfig
 from pipelines.run_options import RunOptions
@@ -39,21 +39,34 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     seq, video = settings.sequence, settings.video
     assert seq is not None and video is not None
     outputs = sequence_outputs(preset)
+    track = soundtrack.open_track(settings.audio)  # a file of its own replaces the source's
     clip = video_input(settings, opts.notify, even=any(
-        output_kind(path) == "mp4" for path in outputs))
+        output_kind(path) == "mp4" for path in outputs) or opts.preview)
+    if settings.audio is not None and settings.audio.sets_frames:  # frames: audio
+        assert track is not None
+        clip = replace(clip, count=min(clip.count, max(track.frames(clip.fps), 2)))
     settings = settings.fit_keyframes(clip.count)
     mode, fade = seq.loop.mode, seq.loop.frames
     loop.rendered_count(clip.count, mode, fade, extend=False)
-    settings = settings.resolved(clip.count, plain_variables(clip.count, clip.fps))
+    values, audio_record = soundtrack.variables(settings, track, clip.fps, clip.count)
+    settings = settings.resolved(clip.count, values)
+    soundtrack.gif_only_notice(track, outputs, opts.notify)
+    if track is None and video.audio == "source":
+        track = soundtrack.source_track(clip.audio)
+        audio_record = None if track is None else {"source": track.label, "start": track.start}
+    if opts.preview:
+        from pipelines import preview
+
+        return preview.render(preset, settings, outputs, clip.frames, clip.count, clip.fps,
+                              values, track, opts)
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     plan = make_plan(settings.dream, settings.model, built.objective,
                      every_frame_first=video.flow.method == "none")
-    audio = None
-    if video.audio == "source" and clip.audio is not None:  # as long as the output
-        audio = replace(clip.audio, duration=loop.output_count(clip.count, mode, fade) / clip.fps)
-    record = {"model": built.record(), **clip_record(clip, video, audio is not None)}
     salt = f"-{clip.record.get('bytes')}-{clip.record.get('mtime_ns')}"
-    with output_lock(outputs):
+    with output_lock(outputs), tempfile.TemporaryDirectory(prefix="dreamreel-audio-") as tmp:
+        audio = soundtrack.mp4_track(track, clip.fps, clip.count, mode, fade, Path(tmp))
+        record = {"model": built.record(), **clip_record(clip, video, audio is not None),
+                  "audio": soundtrack.mux_record(audio_record, audio)}
         store = open_store(outputs, preset, opts, salt)
         window = SharedWindow(clip)
         motion = FlowMotion(video.flow, window, opts.notify)
