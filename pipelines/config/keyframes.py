@@ -85,7 +85,10 @@ def parse(key: str, value: object, interpolation: str = "linear") -> Schedule:
         raise ConfigError(key, f"{key}: expected a number or a schedule like "
                           f"\"0:(1.02), 60:(1.05)\", got {show(value)}")
     if ":" not in value:  # no keyframes: a number or one expression for every frame
-        return Schedule((0,), (_number_or_expression(key, value, 0),), interpolation)
+        number = _number_or_expression(key, value, 0)
+        if not isinstance(number, Expr) and not math.isfinite(number):
+            raise ConfigError(key, f"{key}: must be a finite number, got {show(value)}")
+        return Schedule((0,), (number,), interpolation)
     pairs: dict[int, float | Expr] = {}
     for part, offset in _split_keys(key, value):
         m = _KEY.match(part)
