@@ -14,7 +14,7 @@ from pipelines.config import presets
 README = Path(__file__).resolve().parent.parent / "README.md"
 # README section -> the shipped preset whose resolved values its key table documents
 SECTIONS = {"Keys every preset understands": "still", "Zoom sequences": "zoom",
-            "Dreamed videos": "video", "Loops and GIFs": "zoom"}
+            "Dreamed videos": "video", "Loops and GIFs": "zoom", "Music videos": "music"}
 ROW = re.compile(r"^\|\s*`([a-z_.]+)`\s*\|([^|]*)\|")
 
 
