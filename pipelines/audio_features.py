@@ -65,7 +65,9 @@ def compute(pcm: np.ndarray, rate: int, fps: float, frames: int, names: Iterable
     # the onset envelope peaks 13-28 ms after a hit (measured on clicks and drums); moved back
     # to where it starts rising, a beat is within 5 ms of the hit (median), so it falls on the
     # frame that shows the hit rather than the next one
-    beat_times = librosa.onset.onset_backtrack(np.asarray(beat_hops, int), onset) * HOP / rate
+    beat_hops = np.asarray(beat_hops, int)
+    beat_times = (librosa.onset.onset_backtrack(beat_hops, onset) if beat_hops.size
+                  else beat_hops) * HOP / rate  # silence has no beats
     bpm = float(np.atleast_1d(tempo)[0])
     beat_times = beat_times[beat_times < frames / fps]
     beat_frames = tuple(sorted({int(round(b * fps)) for b in beat_times} & set(range(frames))))
