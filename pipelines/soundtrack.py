@@ -40,6 +40,15 @@ class Track:
     codec: str | None = None
     pcm: np.ndarray | None = None
 
+    @property
+    def salt(self) -> str:
+        """What checkpoints are valid for besides the preset: the file's size and time stamp
+        (another song under the same name moves the frames differently)."""
+        if self.path is None:
+            return ""
+        stat = self.path.stat()
+        return f"-{stat.st_size}-{stat.st_mtime_ns}"
+
     def frames(self, fps: float) -> int:
         """Whole frames at `fps` the track lasts from `start`."""
         if self.seconds is None:

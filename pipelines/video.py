@@ -62,7 +62,8 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     plan = make_plan(settings.dream, settings.model, built.objective,
                      every_frame_first=video.flow.method == "none")
-    salt = f"-{clip.record.get('bytes')}-{clip.record.get('mtime_ns')}"
+    salt = f"-{clip.record.get('bytes')}-{clip.record.get('mtime_ns')}" + (
+        track.salt if track and settings.audio and settings.audio.track else "")
     with output_lock(outputs), tempfile.TemporaryDirectory(prefix="dreamreel-audio-") as tmp:
         audio = soundtrack.mp4_track(track, clip.fps, clip.count, mode, fade, Path(tmp))
         record = {"model": built.record(), **clip_record(clip, video, audio is not None),

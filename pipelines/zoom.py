@@ -64,7 +64,8 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
         # frames are valid for this starting image too: another photo under the same name
         # (or one of another shape) must not resume from the old one's frames
         store = open_store(outputs, preset, opts,
-                           f"-{hashlib.sha256(first.tobytes()).hexdigest()[:16]}")
+                           f"-{hashlib.sha256(first.tobytes()).hexdigest()[:16]}"
+                           + (track.salt if track else ""))
         scheduler = FrameScheduler(built.engine, AffineMotion(first, settings.motion.at), plan,
                                    store, settings.seed)
         record = {"model": built.record(), "audio": soundtrack.mux_record(audio_record, audio)}
