@@ -8,7 +8,7 @@ paying for it. Written beside the first output: NAME.preview.mp4 and NAME.previe
 from __future__ import annotations
 
 import io
-import tempfile
+import shutil
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from pipelines.config.settings import Settings
 from pipelines.run_options import RunOptions
 from pipelines.sequence.lock import output_lock
 from pipelines.warp.affine import affine_matrix, warp
-from render.encode import FrameEncoder
+from render.encode import AudioTrack, FrameEncoder
 from render.media import atomic_write_bytes, resize
 
 MAX_WIDTH = 320  # px: the draft's width at most (even sides)
@@ -61,25 +61,39 @@ def render(preset: Preset, settings: Settings, outputs: list[Path],
     """Write the draft MP4 (`count` frames of `frames()` at `fps`, shrunk; a zoom is moved at
     full size, as rendered, and shrunk after) and the plot; returns their paths."""
     video_path, plot_path = preview_paths(outputs)
-    with output_lock([video_path]), tempfile.TemporaryDirectory(prefix="dreamreel-") as tmp:
-        audio = soundtrack.mp4_track(track, fps, count, "none", 0, Path(tmp))
-        source = frames()
+    # a track made here (the generated one) is written beside the draft, then removed
+    work = video_path.with_name(f".{video_path.name}.audio")
+    with output_lock([video_path]):
+        work.mkdir(parents=True, exist_ok=True)
         try:
-            first = next(source)
-            size = draft_size((first.shape[1], first.shape[0]))
-            with FrameEncoder(video_path, size, fps, crf=28, preset="veryfast", audio=audio,
-                              notify=opts.notify) as encoder:
-                encoder.write(resize(first, size))
-                for _, image in zip(range(count - 1), source, strict=False):
-                    encoder.write(resize(image, size))
+            _write(video_path, plot_path, settings, frames, count, fps, values, opts,
+                   soundtrack.mp4_track(track, fps, count, "none", 0, work), preset.name)
         finally:
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()
-        atomic_write_bytes(plot_path, plot(settings, values, count, fps, preset.name))
+            shutil.rmtree(work, ignore_errors=True)
+    return [video_path, plot_path]
+
+
+def _write(video_path: Path, plot_path: Path, settings: Settings,
+           frames: Callable[[], Iterator[np.ndarray]], count: int, fps: float,
+           values: Mapping[str, Any], opts: RunOptions, audio: AudioTrack | None,
+           title: str) -> None:
+    """The draft MP4 and the plot (see render)."""
+    source = frames()
+    try:
+        first = next(source)
+        size = draft_size((first.shape[1], first.shape[0]))
+        with FrameEncoder(video_path, size, fps, crf=28, preset="veryfast", audio=audio,
+                          notify=opts.notify) as encoder:
+            encoder.write(resize(first, size))
+            for _, image in zip(range(count - 1), source, strict=False):
+                encoder.write(resize(image, size))
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+    atomic_write_bytes(plot_path, plot(settings, values, count, fps, title))
     opts.notify(f"preview: {count} frames of the camera path at {size[0]}x{size[1]}, no "
                 "dreaming; the plot shows every scheduled value")
-    return [video_path, plot_path]
 
 
 def plot(settings: Settings, values: Mapping[str, Any], count: int, fps: float,

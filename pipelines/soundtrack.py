@@ -133,17 +133,18 @@ def mp4_track(track: Track | None, fps: float, rendered: int, mode: str, fade: i
               workdir: Path) -> AudioTrack | None:
     """The track as an MP4 gets it, as long as the output: trimmed (copied or AAC), or for a
     crossfade loop cross-faded at the same seam as the frames (loop.compose_audio), written
-    to a WAV in `workdir` (encoded to AAC)."""
+    to a hidden WAV in `workdir` (the render's work directory, removed with it; encoded to
+    AAC)."""
     if track is None:
         return None
     out_seconds = loop.output_count(rendered, mode, fade) / fps
     if mode == "crossfade":
         pcm = track.decode(MUX_RATE, 2, rendered / fps)
         looped = loop.compose_audio(pcm, MUX_RATE, fps, rendered, fade)
-        return AudioTrack(audio_io.write_wav(workdir / "loop.wav", looped, MUX_RATE))
+        return AudioTrack(audio_io.write_wav(workdir / ".soundtrack-loop.wav", looped, MUX_RATE))
     if track.pcm is not None:
         pcm = track.decode(MUX_RATE, 2, out_seconds)
-        return AudioTrack(audio_io.write_wav(workdir / "track.wav", pcm, MUX_RATE))
+        return AudioTrack(audio_io.write_wav(workdir / ".soundtrack.wav", pcm, MUX_RATE))
     assert track.path is not None
     return AudioTrack(track.path, track.start, out_seconds, track.codec)
 

@@ -5,7 +5,6 @@ colour-matched to the first dreamed frame (see pipelines.warp)."""
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -64,11 +63,11 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
                      every_frame_first=video.flow.method == "none")
     salt = f"-{clip.record.get('bytes')}-{clip.record.get('mtime_ns')}" + (
         track.salt if track and settings.audio and settings.audio.track else "")
-    with output_lock(outputs), tempfile.TemporaryDirectory(prefix="dreamreel-audio-") as tmp:
-        audio = soundtrack.mp4_track(track, clip.fps, clip.count, mode, fade, Path(tmp))
+    with output_lock(outputs):
+        store = open_store(outputs, preset, opts, salt)
+        audio = soundtrack.mp4_track(track, clip.fps, clip.count, mode, fade, store.directory)
         record = {"model": built.record(), **clip_record(clip, video, audio is not None),
                   "audio": soundtrack.mux_record(audio_record, audio)}
-        store = open_store(outputs, preset, opts, salt)
         window = SharedWindow(clip)
         motion = FlowMotion(video.flow, window, opts.notify)
         try:

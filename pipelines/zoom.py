@@ -7,7 +7,6 @@ dream: a `--preview` never loads it (seconds saved of a preview that takes secon
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from pathlib import Path
 
 from pipelines import soundtrack
@@ -59,13 +58,13 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
 
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     plan = make_plan(settings.dream, settings.model, built.objective)
-    with output_lock(outputs), tempfile.TemporaryDirectory(prefix="dreamreel-audio-") as tmp:
-        audio = soundtrack.mp4_track(track, seq.fps, rendered, mode, fade, Path(tmp))
+    with output_lock(outputs):
         # frames are valid for this starting image too: another photo under the same name
         # (or one of another shape) must not resume from the old one's frames
         store = open_store(outputs, preset, opts,
                            f"-{hashlib.sha256(first.tobytes()).hexdigest()[:16]}"
                            + (track.salt if track else ""))
+        audio = soundtrack.mp4_track(track, seq.fps, rendered, mode, fade, store.directory)
         scheduler = FrameScheduler(built.engine, AffineMotion(first, settings.motion.at), plan,
                                    store, settings.seed)
         record = {"model": built.record(), "audio": soundtrack.mux_record(audio_record, audio)}
