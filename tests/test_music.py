@@ -110,6 +110,8 @@ def test_a_crossfade_loop_loops_its_sound_and_a_file_replaces_a_videos(tmp_path,
     assert len(sound) == pytest.approx(len(expected), abs=1600)  # 0.8 s, within a frame
     n = min(len(sound), len(expected))
     assert np.corrcoef(sound[:n], expected[:n])[0, 1] > 0.9
+    # the looped track was made in the render's work directory, which is gone with it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop.mp4", "loop.mp4.json"]
 
     tone = make_clip(tmp_path / "in.mp4", seconds=0.8, fps=10, audio="sin(2*PI*400*t)")
     wav = audio_io.write_wav(tmp_path / "khz.wav", (0.5 * np.sin(
