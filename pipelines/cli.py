@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="resume from checkpoints even if the preset changed since")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
     render.add_argument("--debug", action="store_true", help="show tracebacks")
+    render.add_argument("--preview", action="store_true",
+                        help="zoom/video: only a fast draft of the camera path (no dreaming, "
+                        "with the soundtrack) and a plot of every scheduled value")
     sub.add_parser("list", help="list the available presets")
     return parser
 
@@ -73,10 +76,14 @@ def _render(args: argparse.Namespace) -> int:
 
     start = time.monotonic()
     preset = presets.load(args.preset, args.overrides)  # every key checked: no TensorFlow yet
+    if args.preview and preset.settings.sequence is None:
+        raise UserError(f"--preview: is for zoom and video presets; {args.preset} is a "
+                        f"{preset.settings.pipeline}")
     from pipelines.cluster.batch import route  # issue 18: batches, and tasks on a cluster
 
     run = route(preset, runner)
-    opts = RunOptions(force=args.force, reuse_frames=args.reuse_frames, quiet=args.quiet)
+    opts = RunOptions(force=args.force, reuse_frames=args.reuse_frames, quiet=args.quiet,
+                      preview=args.preview)
     try:
         outputs = run(preset, opts)
     except ConfigError as exc:  # a value only found bad once the input was read

@@ -16,3 +16,4 @@ class RunOptions:
     reuse_frames: bool = False
     quiet: bool = False
     notify: Notify = field(default=stderr_notify)
+    preview: bool = False

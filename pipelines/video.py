@@ -5,58 +5,114 @@ colour-matched to the first dreamed frame (see pipelines.warp)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pipelines import dreaming
+from pipelines import dreaming, soundtrack
 from pipelines.config.presets import Preset
-from pipelines.config.settings import VideoConfig
+from pipelines.config.settings import Settings, VideoConfig
 from pipelines.run_options import RunOptions
 from pipelines.sequence import loop
 from pipelines.sequence.frame_plan import make_plan
 from pipelines.sequence.lock import output_lock
 from pipelines.sequence.render import SequenceJob, open_store, render_sequence, sequence_outputs
 from pipelines.sequence.scheduler import FrameScheduler
+from pipelines.soundtrack import Track
 from pipelines.sources import Clip, video_input
 from pipelines.warp.carry import FlowMotion, SharedWindow
 from pipelines.warp.color import coherence_finish
 from pipelines.warp.masked import MaskedMotion
-from render.encode import output_kind
+from render.encode import AudioTrack, output_kind
 
 
-def clip_record(clip: Clip, video: VideoConfig, audio: bool) -> dict[str, Any]:
-    """What the sidecar says about the source and how it was carried."""
+def clip_record(clip: Clip, video: VideoConfig) -> dict[str, Any]:
+    """What the sidecar says about the source and how it was carried (its sound: `audio`)."""
     return {"clip": {**clip.record, "frames": clip.count, "fps": clip.fps,
                      "size": list(clip.size)},
-            "audio": ("copied" if clip.audio.copy else "aac") if audio and clip.audio else None,
             "flow": asdict(video.flow), "color": {"coherence": video.color_coherence}}
 
 
-def run(preset: Preset, opts: RunOptions) -> list[Path]:
-    """Render the dreamed clip to MP4/GIF (see pipelines.sequence.render)."""
+@dataclass(frozen=True)
+class VideoSetup:
+    """A video render once its inputs are read and every scheduled value is checked: what
+    both the single-process and the cluster renders start from."""
+
+    settings: Settings  # keyframes fitted, expressions resolved for every frame
+    outputs: list[Path]
+    clip: Clip
+    track: Track | None  # the soundtrack: a file of its own, else the source's sound
+    values: dict[str, Any]  # what expressions read (t, s, audio features ...)
+    audio_record: dict[str, Any] | None
+    salt: str  # checkpoints are valid for these input files only
+
+    def mp4_audio(self, workdir: Path) -> AudioTrack | None:
+        """The soundtrack as the MP4s get it (trimmed or cross-faded like the frames)."""
+        seq = self.settings.sequence
+        assert seq is not None
+        return soundtrack.mp4_track(self.track, self.clip.fps, self.clip.count,
+                                    seq.loop.mode, seq.loop.frames, workdir)
+
+    def record(self, audio: AudioTrack | None) -> dict[str, Any]:
+        """The sidecar's clip, flow, colour and audio entries."""
+        assert self.settings.video is not None
+        return {**clip_record(self.clip, self.settings.video),
+                "audio": soundtrack.mux_record(self.audio_record, audio)}
+
+
+def prepare(preset: Preset, opts: RunOptions) -> VideoSetup:
+    """Read the clip and the soundtrack, fit the keyframes to the clip and check every
+    scheduled value at every frame: all before any dreaming or writing."""
     settings = preset.settings
     seq, video = settings.sequence, settings.video
     assert seq is not None and video is not None
     outputs = sequence_outputs(preset)
+    track = soundtrack.open_track(settings.audio)  # a file of its own replaces the source's
     clip = video_input(settings, opts.notify, even=any(
-        output_kind(path) == "mp4" for path in outputs))
+        output_kind(path) == "mp4" for path in outputs) or opts.preview)
+    if settings.audio is not None and settings.audio.sets_frames:  # frames: audio
+        assert track is not None
+        clip = replace(clip, count=min(clip.count, max(track.frames(clip.fps), 2)))
     settings = settings.fit_keyframes(clip.count)
-    mode, fade = seq.loop.mode, seq.loop.frames
-    loop.rendered_count(clip.count, mode, fade, extend=False)
+    loop.rendered_count(clip.count, seq.loop.mode, seq.loop.frames, extend=False)
+    values, audio_record = soundtrack.variables(settings, track, clip.fps, clip.count)
+    settings = settings.resolved(clip.count, values)
+    soundtrack.gif_only_notice(track, outputs, opts.notify)
+    salt = f"-{clip.record.get('bytes')}-{clip.record.get('mtime_ns')}" + (
+        track.salt if track and settings.audio and settings.audio.track else "")
+    if track is None and video.audio == "source":
+        track = soundtrack.source_track(clip.audio)
+        audio_record = None if track is None else {"source": track.label, "start": track.start}
+    return VideoSetup(settings, outputs, clip, track, values, audio_record,
+                      salt + dreaming.directed_salt(settings.dream))
+
+
+def preview(setup: VideoSetup, preset: Preset, opts: RunOptions) -> list[Path]:
+    """The draft of the clip and the plot of its schedules (pipelines.preview)."""
+    from pipelines import preview as draft
+
+    clip = setup.clip
+    return draft.render(preset, setup.settings, setup.outputs, clip.frames, clip.count,
+                        clip.fps, setup.values, setup.track, opts)
+
+
+def run(preset: Preset, opts: RunOptions) -> list[Path]:
+    """Render the dreamed clip to MP4/GIF (see pipelines.sequence.render)."""
+    setup = prepare(preset, opts)
+    if opts.preview:
+        return preview(setup, preset, opts)
+    settings, outputs, clip = setup.settings, setup.outputs, setup.clip
+    video = settings.video
+    assert video is not None
     masks = dreaming.masks(settings.dream, clip.count, clip.fps)  # issue 17
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     plan = make_plan(settings.dream, settings.model, built.objective,
                      every_frame_first=video.flow.method == "none", masks=masks)
-    audio = None
-    if video.audio == "source" and clip.audio is not None:  # as long as the output
-        audio = replace(clip.audio, duration=loop.output_count(clip.count, mode, fade) / clip.fps)
-    record = {"model": built.record(), **clip_record(clip, video, audio is not None),
-              "mask": masks and masks.record()}
-    salt = f"-{clip.record.get('bytes')}-{clip.record.get('mtime_ns')}"
-    salt += dreaming.directed_salt(settings.dream)
     with output_lock(outputs):
-        store = open_store(outputs, preset, opts, salt)
+        store = open_store(outputs, preset, opts, setup.salt)
+        audio = setup.mp4_audio(store.directory)
+        record = {"model": built.record(), **setup.record(audio),
+                  "mask": masks and masks.record()}
         window = SharedWindow(clip)
         motion = FlowMotion(video.flow, window, opts.notify)
         try:

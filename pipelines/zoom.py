@@ -1,34 +1,62 @@
 """The `zoom` pipeline: an infinite dream zoom. Each frame is the previous dreamed frame,
-zoomed/rotated/translated by keyframed motion, then dreamed again."""
+zoomed/rotated/translated by keyframed motion, then dreamed again.
+
+What loads TensorFlow (the engine, the frame scheduler) is imported once `run` knows it will
+dream: a `--preview` never loads it (seconds saved of a preview that takes seconds)."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
-from pipelines import dreaming
+from pipelines import soundtrack
 from pipelines.config.presets import Preset
+from pipelines.outputs import resolve_outputs
 from pipelines.run_options import RunOptions
 from pipelines.sequence import loop
-from pipelines.sequence.frame_plan import make_plan
 from pipelines.sequence.lock import output_lock
-from pipelines.sequence.render import SequenceJob, open_store, render_sequence, sequence_outputs
-from pipelines.sequence.scheduler import FrameScheduler
 from pipelines.sources import still_input
 from pipelines.warp.affine import AffineMotion
 from render.encode import output_kind
+from render.errors import ConfigError
 
 
 def run(preset: Preset, opts: RunOptions) -> list[Path]:
-    """Render the zoom sequence to MP4/GIF (see pipelines.sequence.render)."""
+    """Render the zoom sequence to MP4/GIF (see pipelines.sequence.render); with
+    `opts.preview`, only its preview (pipelines.preview)."""
     settings = preset.settings
-    seq, motion = settings.sequence, settings.motion
-    assert seq is not None and motion is not None and seq.frames is not None
-    outputs = sequence_outputs(preset)
-    rendered = loop.rendered_count(seq.frames, seq.loop.mode, seq.loop.frames, extend=True)
-    masks = dreaming.masks(settings.dream, rendered, seq.fps)
+    seq = settings.sequence
+    assert seq is not None and settings.motion is not None
+    outputs = resolve_outputs(settings, preset.name, ".mp4", output_kind)  # sequence_outputs
+    mode, fade = seq.loop.mode, seq.loop.frames
+    track = soundtrack.open_track(settings.audio)
+    frames = seq.frames
+    if frames is None:  # frames: audio; a crossfade loop's fade comes from the track's end
+        assert track is not None
+        frames = track.frames(seq.fps) - (fade if mode == "crossfade" else 0)
+        if not 1 <= frames <= 100_000:
+            raise ConfigError("frames", f"frames: audio gives {frames} frames at {seq.fps:g} "
+                              f"fps from {track.label}; a zoom needs 1 to 100000")
+        settings = settings.fit_keyframes(frames)
+    rendered = loop.rendered_count(frames, mode, fade, extend=True)
+    # expressions computed and checked at every frame before any work
+    values, audio_record = soundtrack.variables(settings, track, seq.fps, rendered)
+    settings = settings.resolved(rendered, values)
+    soundtrack.gif_only_notice(track, outputs, opts.notify)
     first = still_input(settings, opts.notify, even=any(
-        output_kind(path) == "mp4" for path in outputs))
+        output_kind(path) == "mp4" for path in outputs) or opts.preview)
+    if opts.preview:
+        from pipelines import preview
+
+        return preview.render(preset, settings, outputs,
+                              lambda: preview.camera_path(first, settings.motion.at, rendered),
+                              rendered, seq.fps, values, track, opts)
+    from pipelines import dreaming
+    from pipelines.sequence.frame_plan import make_plan
+    from pipelines.sequence.render import SequenceJob, open_store, render_sequence
+    from pipelines.sequence.scheduler import FrameScheduler
+
+    masks = dreaming.masks(settings.dream, rendered, seq.fps)  # checked at load, read here
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     plan = make_plan(settings.dream, settings.model, built.objective, masks=masks)
     with output_lock(outputs):
@@ -36,9 +64,12 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
         # (or one of another shape) must not resume from the old one's frames
         store = open_store(outputs, preset, opts,
                            f"-{hashlib.sha256(first.tobytes()).hexdigest()[:16]}"
-                           + dreaming.directed_salt(settings.dream))
-        scheduler = FrameScheduler(built.engine, AffineMotion(first, motion.at), plan, store,
-                                   settings.seed)
-        job = SequenceJob(scheduler, store, seq.frames, seq.fps, first.shape[1::-1],
-                          {"model": built.record(), "mask": masks and masks.record()})
+                           + dreaming.directed_salt(settings.dream)
+                           + (track.salt if track else ""))
+        audio = soundtrack.mp4_track(track, seq.fps, rendered, mode, fade, store.directory)
+        scheduler = FrameScheduler(built.engine, AffineMotion(first, settings.motion.at), plan,
+                                   store, settings.seed)
+        record = {"model": built.record(), "mask": masks and masks.record(),
+                  "audio": soundtrack.mux_record(audio_record, audio)}
+        job = SequenceJob(scheduler, store, frames, seq.fps, first.shape[1::-1], record, audio)
         return render_sequence(preset, opts, outputs, job)

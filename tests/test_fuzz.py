@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, settings
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 
 from pipelines.config import keyframes as schedule
 from pipelines.config import presets
+from pipelines.config.expressions import Expr, plain_variables
 from pipelines.config.keys import PIPELINE_KEYS, schema_for
 from pipelines.config.schema import Field, check_value, flat_keys, validate
 from render.errors import UserError
@@ -99,7 +101,11 @@ SCHEDULE_TEXT = st.one_of(
     st.lists(KEYFRAME, min_size=1, max_size=5).map(", ".join),
     st.lists(KEYFRAME, min_size=1, max_size=5).map(",".join),
     st.text(alphabet="0123456789:(),.-e ", max_size=30),
-    st.text(max_size=30))
+    st.text(max_size=30),
+    # expressions (pipelines.config.expressions): alone, inside keyframes, and near-misses
+    st.text(alphabet="0123456789tsfpi+-*/%(), .sincoabmxl", max_size=30),
+    st.builds(lambda f, e: f"0:(1), {f}:({e})", st.integers(0, 90),
+              st.text(alphabet="0123456789t+-*/().s ", min_size=1, max_size=12)))
 SCHEDULE_VALUES = st.one_of(SCHEDULE_TEXT, SCALARS, VALUES)
 
 
@@ -139,6 +145,7 @@ def plausible(field: Field) -> st.SearchStrategy[Any]:
         "int": numbers, "float": numbers, "bool": st.booleans(),
         "choice": st.one_of(st.sampled_from(field.choices or (None,)), st.text(max_size=8)),
         "size": st.lists(st.integers(-1, 20000), min_size=1, max_size=3),
+        "frames": st.one_of(numbers, st.just("audio")),
         "schedule": st.one_of(numbers, st.lists(st.tuples(st.integers(0, 80), numbers),
                                                 min_size=1, max_size=4).map(
             lambda kv: ", ".join(f"{k}:({v})" for k, v in kv))),
@@ -246,8 +253,21 @@ def test_schedules_parse_and_check_or_raise_user_error(value, frames, how, bound
     if parsed is None:
         return
     assert list(parsed.frames) == sorted(set(parsed.frames)) and parsed.frames[0] >= 0
-    assert all(math.isfinite(v) for v in parsed.values)
+    assert all(isinstance(v, Expr) or math.isfinite(v) for v in parsed.values)
     checked = outcome(lambda: schedule.check("motion.zoom", parsed, frames, **bounds))
+    if checked is not None and parsed.dynamic:  # computed for every frame, then checked
+        if parsed.features:
+            return  # audio features: refused without a soundtrack (test_expressions)
+        n = min(frames, 200)
+        done = outcome(lambda: schedule.resolve("motion.zoom", parsed, n,
+                                                plain_variables(n, 24.0), **bounds))
+        if done is not None:
+            table = np.array([done.at(t) for t in range(n)])
+            assert np.all(np.isfinite(table))
+            assert np.all(table >= bounds.get("low", -np.inf))
+            assert np.all(table > bounds.get("above", -np.inf))
+            assert np.all(table <= bounds.get("high", np.inf))
+        return
     if checked is not None:
         for t in {0, checked.last_key(), frames - 1}:
             assert isinstance(checked.at(t), float)

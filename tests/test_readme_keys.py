@@ -15,7 +15,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 # README section -> the shipped preset whose resolved values its key table documents
 SECTIONS = {"Keys every preset understands": "still", "Zoom sequences": "zoom",
             "Dreamed videos": "video", "Loops and GIFs": "zoom",
-            "Rendering on a cluster": "video"}
+            "Rendering on a cluster": "video", "Music videos": "music"}
 ROW = re.compile(r"^\|\s*`([a-z_.]+)`\s*\|([^|]*)\|")
 
 

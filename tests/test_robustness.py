@@ -205,7 +205,7 @@ VALUE_CASES: list[Case] = [
     ("empty keyframe", "zoom", lambda t: ["motion.zoom='0:(1.02),,1:(1.03)'"],
      "empty keyframe"),
     ("keyframe value not a number", "zoom", lambda t: ["motion.zoom='0:(abc)'"],
-     "'abc' is not a number"),
+     "unknown variable 'abc' at column 4"),
     ("keyframe value nan", "zoom", lambda t: ["motion.zoom='0:(nan)'"], "value must be finite"),
     ("keyframe frame number huge", "zoom", lambda t: ["motion.zoom='99999999999:(1.02)'"],
      "frame number too large"),

@@ -44,7 +44,7 @@ def test_unsorted_keys_and_spacing():
 @pytest.mark.parametrize("text,message", [
     ("0:1.02", "malformed keyframe"),
     ("0:(1.02),", "empty keyframe"),
-    ("0:(abc)", "'abc' is not a number"),
+    ("0:(abc)", "unknown variable 'abc' at column 4"),
     ("0:(1), 0:(2)", "frame 0 appears twice"),
     ("-1:(1)", "frames start at 0"),
     ("0:(inf)", "value must be finite"),
@@ -74,6 +74,8 @@ def test_parse_never_fails_uncleanly(value):
     except UserError:
         return
     # a parsed schedule is well formed: sorted keys from 0 on, finite values it passes through
+    if s.dynamic:  # an expression: checked at every frame once the clip is known
+        return
     assert list(s.frames) == sorted(set(s.frames)) and s.frames[0] >= 0
     assert all(math.isfinite(s.at(t)) for t in (0, *s.frames, s.last_key() + 7))
     assert all(s.at(f) == v for f, v in zip(s.frames, s.values, strict=True))

@@ -172,7 +172,7 @@ def test_video_keeps_trimmed_audio_in_sync(tmp_path, suffix, codec, kept):
     samples = read_audio(out)
     assert abs(len(samples) / 16000 - 1.0) < 0.05  # as long as the video
     assert abs(tone_change_time(samples) - 0.5) <= 0.03  # the 1.0 s change, 0.5 s in
-    assert json.loads((tmp_path / "out.mp4.json").read_text())["audio"] == kept
+    assert json.loads((tmp_path / "out.mp4.json").read_text())["audio"]["mux"] == kept
 
 
 def test_audio_none_drops_the_track(tmp_path):

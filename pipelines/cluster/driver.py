@@ -64,6 +64,14 @@ class SourceReader:
 _WARM: dict[str, list[Any]] = {}
 
 
+def _warm_key(settings: Settings, conn: Connection) -> str:
+    """What a worker's engine depends on: warm workers are reused only for the same."""
+    dream, cfg = settings.dream, settings.cluster
+    return json.dumps([repr(settings.model), dream.smoothing, repr(dream.directed),
+                       dream.precision, cfg.workers, cfg.retries, conn.runtime_env],
+                      sort_keys=True, default=str)
+
+
 def start_workers(settings: Settings, conn: Connection) -> tuple[list[Any], list[dict]]:
     """`cluster.workers` actors, each building the engine once, and what each says about
     itself (ChunkWorker.info); restarted (and their queued chunks retried) up to
@@ -71,8 +79,7 @@ def start_workers(settings: Settings, conn: Connection) -> tuple[list[Any], list
     import ray
 
     cfg = settings.cluster
-    key = json.dumps([repr(settings.model), settings.dream.smoothing, cfg.workers,
-                      cfg.retries, conn.runtime_env], sort_keys=True, default=str)
+    key = _warm_key(settings, conn)
     workers = _WARM.pop(key, None)
     if workers is not None:
         try:
@@ -102,11 +109,9 @@ def start_workers(settings: Settings, conn: Connection) -> tuple[list[Any], list
 def keep_or_stop(workers: list[Any], settings: Settings, conn: Connection) -> None:
     """After a render: keep the workers warm when this process's Ray outlives it (else they
     stop with it)."""
-    cfg = settings.cluster
     if conn.owned:  # they stop with the Ray this render started (killing them first would
         return      # only make Ray report their queued chunks as failed)
-    key = json.dumps([repr(settings.model), settings.dream.smoothing, cfg.workers,
-                      cfg.retries, conn.runtime_env], sort_keys=True, default=str)
+    key = _warm_key(settings, conn)
     _WARM[key] = workers
 
 

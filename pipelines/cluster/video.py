@@ -5,7 +5,6 @@ the retries allowed and restarts seen, and the seconds each chunk took."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from itertools import islice
 from pathlib import Path
 
@@ -15,29 +14,18 @@ from pipelines.cluster.cuts import scene_cuts
 from pipelines.cluster.driver import ChunkedScheduler, keep_or_stop, start_workers
 from pipelines.config.presets import Preset
 from pipelines.run_options import RunOptions
-from pipelines.sequence import loop
 from pipelines.sequence.lock import output_lock
-from pipelines.sequence.render import SequenceJob, open_store, render_sequence, sequence_outputs
-from pipelines.sources import video_input
-from pipelines.video import clip_record
-from render.encode import output_kind
+from pipelines.sequence.render import SequenceJob, open_store, render_sequence
+from pipelines.video import prepare, preview
 
 
 def run(preset: Preset, opts: RunOptions) -> list[Path]:
     """Render the dreamed clip to MP4/GIF with chunks dreamed on the cluster."""
-    settings = preset.settings
-    seq, video, cfg = settings.sequence, settings.video, settings.cluster
-    assert seq is not None and video is not None
-    outputs = sequence_outputs(preset)
-    clip = video_input(settings, opts.notify, even=any(
-        output_kind(path) == "mp4" for path in outputs))
-    settings = settings.fit_keyframes(clip.count)
-    mode, fade = seq.loop.mode, seq.loop.frames
-    loop.rendered_count(clip.count, mode, fade, extend=False)
-    audio = None
-    if video.audio == "source" and clip.audio is not None:  # as long as the output
-        audio = replace(clip.audio, duration=loop.output_count(clip.count, mode, fade) / clip.fps)
-    salt = f"-{clip.record.get('bytes')}-{clip.record.get('mtime_ns')}"
+    setup = prepare(preset, opts)  # the same checks, inputs and soundtrack as one process
+    if opts.preview:  # nothing is dreamed: no cluster needed
+        return preview(setup, preset, opts)
+    settings, outputs, clip = setup.settings, setup.outputs, setup.clip
+    cfg = settings.cluster
     with connected(cfg) as conn, output_lock(outputs):
         source = clip.frames()
         try:  # only the frames rendered: the decoder would go on to the end of the file
@@ -53,9 +41,9 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
                    "boundaries": [c.start for c in chunks[1:]], "retries": cfg.retries,
                    "restarts": 0, "load_seconds": [i["load_seconds"] for i in info],
                    "seconds_per_chunk": []}
-        record = {"model": info[0]["model"], **clip_record(clip, video, audio is not None),
-                  "cluster": cluster}
-        store = open_store(outputs, preset, opts, salt)
+        store = open_store(outputs, preset, opts, setup.salt)
+        audio = setup.mp4_audio(store.directory)
+        record = {"model": info[0]["model"], **setup.record(audio), "cluster": cluster}
         scheduler = ChunkedScheduler(settings, clip, chunks, store, workers,
                                      [i["pid"] for i in info], cluster)
         job = SequenceJob(scheduler, store, clip.count, clip.fps, clip.size,  # type: ignore[arg-type]
@@ -64,4 +52,3 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
             return render_sequence(preset, opts, outputs, job)
         finally:
             keep_or_stop(workers, settings, conn)
-

@@ -111,8 +111,32 @@ SEQUENCE: dict[str, Any] = {
     },
 }
 
+# --- soundtrack and audio features (issue 16) ---------------------------------------------
+# `audio: FILE` is short for `audio.file: FILE` (presets.apply_overrides); GENERATED_AUDIO is a
+# track the project synthesises (pipelines.audio_synth), so the music preset needs no file
+GENERATED_AUDIO = "generated"
+SHORTHANDS = {"audio": "file"}  # a scalar given for this group sets this key of it
+
+
+def audio_keys(default: str | None, help_file: str) -> dict[str, Any]:
+    """The `audio` key group of a sequence pipeline."""
+    return {"audio": {
+        "file": Field("path", default, nullable=True, help=help_file),
+        "start": Field("float", 0.0, low=0, high=1e7, help="seconds into the track"),
+        "beat_decay": Field("float", 4.0, above=0, high=1000,
+                            help="how fast `beat` falls from 1 on a beat (e^-k by the next)"),
+    }}
+
+
+AUDIO_FRAMES = "audio"  # frames: audio = as many frames as the track lasts at fps
+# ------------------------------------------------------------------------------------------
+
 ZOOM: dict[str, Any] = {
     **SEQUENCE,
+    "frames": Field("frames", 48, low=1, high=100_000,
+                    help="number of frames, or audio: as long as the soundtrack"),
+    **audio_keys(None, f"soundtrack of MP4s and source of audio features; {GENERATED_AUDIO} = "
+                 "a 120 BPM drum pattern the project synthesises"),
     "motion": {
         "zoom": Field("schedule", 1.03, above=0, high=10, help="scale per frame (>1 zooms in)"),
         "angle": Field("schedule", 0.0, low=-180, high=180, help="degrees per frame"),
@@ -128,8 +152,9 @@ CARRY_MODES = ("full", "residual")
 
 VIDEO: dict[str, Any] = {
     **{k: v for k, v in SEQUENCE.items() if k not in ("frames", "fps")},
-    "frames": Field("int", None, low=2, high=100_000, nullable=True,
-                    help="at most this many frames; omitted = the whole range"),
+    "frames": Field("frames", None, low=2, high=100_000, nullable=True,
+                    help="at most this many frames (audio: the soundtrack's length); "
+                    "omitted = the whole range"),
     "fps": Field("float", None, above=0, high=240, nullable=True,
                  help="output frame rate; omitted = the source's"),
     "start": Field("float", 0.0, low=0, high=1e7, help="seconds into the input"),
@@ -137,8 +162,8 @@ VIDEO: dict[str, Any] = {
                  help="seconds into the input; omitted = to its end"),
     "max_size": Field("size", [640, 360], nullable=True,
                       help="fit inside [width, height], keeping the aspect ratio"),
-    "audio": Field("choice", "source", choices=("source", "none"),
-                   help="keep the input's audio in the MP4, or drop it"),
+    **audio_keys("source", "source (keep the input's sound), none (drop it) or a file "
+                 "that replaces it"),
     "flow": {
         "method": Field("choice", "dis", choices=FLOW_CHOICES, help="optical flow on the source"),
         "mode": Field("choice", "full", choices=CARRY_MODES,

@@ -178,8 +178,13 @@ def _check_tree(data: Any, where: str) -> None:
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Merge dotted `key=value` overrides into a copy of `data`."""
     merged: dict[str, Any] = json.loads(json.dumps(data, default=str))  # deep copy
+    for group, leaf in keys.SHORTHANDS.items():  # `audio: FILE` = `audio: {file: FILE}`
+        if group in merged and not isinstance(merged[group], dict):
+            merged[group] = {leaf: merged[group]}
     for text in overrides:
         parts, value = parse_override(text)
+        if len(parts) == 1 and parts[0] in keys.SHORTHANDS and not isinstance(value, dict):
+            parts = [parts[0], keys.SHORTHANDS[parts[0]]]
         node = merged
         for i, part in enumerate(parts[:-1]):
             child = node.get(part)

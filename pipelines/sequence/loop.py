@@ -79,3 +79,22 @@ def seam_ratio(frames: Sequence[np.ndarray]) -> float:
     means the loop point is no bigger a change than an ordinary step."""
     steps = [_diff(frames[t + 1], frames[t]) for t in range(len(frames) - 1)]
     return _diff(frames[-1], frames[0]) / max(float(np.median(steps)), 1e-9)
+
+
+def compose_audio(pcm: np.ndarray, rate: int, fps: float, rendered: int,
+                  fade: int) -> np.ndarray:
+    """The soundtrack of a crossfade loop made as `compose` makes its frames: float PCM
+    (samples, channels) of the `rendered` frames' time (padded with silence) becomes
+    M = rendered - fade frames' worth whose first `fade` frames fade from the continuation
+    (samples of frames M..M+fade-1) into the start, and the file starts fade // 2 frames in,
+    so the sound loops at the same seam as the picture."""
+    per = rate / fps
+    m_len, fade_len = round((rendered - fade) * per), round(fade * per)
+    need = m_len + fade_len
+    padded = np.zeros((need, pcm.shape[1]), np.float32)
+    padded[:min(len(pcm), need)] = pcm[:need]
+    a = (1.0 - np.arange(fade_len) / max(fade_len, 1))[:, None]
+    head = a * padded[m_len:m_len + fade_len] + (1.0 - a) * padded[:fade_len]
+    looped = np.concatenate([head, padded[fade_len:m_len]]).astype(np.float32)
+    start = round((fade // 2) * per)
+    return np.concatenate([looped[start:], looped[:start]])

@@ -1,0 +1,130 @@
+"""`--preview`: what a zoom or video render will do, in seconds instead of minutes — the
+camera path as a draft MP4 (the input moved by the motion schedule, or the source clip, with
+no dreaming, at reduced size, with the soundtrack) and a PNG plot of every scheduled value and
+audio feature over the frames (matplotlib), so the dream's movement can be checked before
+paying for it. Written beside the first output: NAME.preview.mp4 and NAME.preview.png.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipelines import soundtrack
+from pipelines.config.expressions import FEATURES, PLAIN_VARIABLES
+from pipelines.config.presets import Preset
+from pipelines.config.settings import Settings
+from pipelines.run_options import RunOptions
+from pipelines.sequence.lock import output_lock
+from pipelines.warp.affine import affine_matrix, warp
+from render.encode import AudioTrack, FrameEncoder
+from render.media import atomic_write_bytes, resize
+
+MAX_WIDTH = 320  # px: the draft's width at most (even sides)
+
+
+def preview_paths(outputs: list[Path]) -> tuple[Path, Path]:
+    """out/zoom.mp4 -> out/zoom.preview.mp4, out/zoom.preview.png."""
+    first = outputs[0]
+    return (first.with_name(f"{first.stem}.preview.mp4"),
+            first.with_name(f"{first.stem}.preview.png"))
+
+
+def draft_size(size: tuple[int, int]) -> tuple[int, int]:
+    """`size` scaled to at most MAX_WIDTH wide, sides even."""
+    w, h = size
+    scale = min(1.0, MAX_WIDTH / w)
+    return max(2, int(w * scale) // 2 * 2), max(2, int(h * scale) // 2 * 2)
+
+
+def camera_path(first: np.ndarray, motion: Callable[[int], tuple[float, ...]],
+                count: int) -> Iterator[np.ndarray]:
+    """The zoom's frames without dreaming: `first`, then each frame the previous one moved by
+    the motion at t (as pipelines.warp.affine.AffineMotion moves them)."""
+    size = (first.shape[1], first.shape[0])
+    frame = first
+    yield frame
+    for t in range(1, count):
+        frame = warp(frame, affine_matrix(size, *motion(t)))
+        yield frame
+
+
+def render(preset: Preset, settings: Settings, outputs: list[Path],
+           frames: Callable[[], Iterator[np.ndarray]], count: int, fps: float,
+           values: Mapping[str, Any], track: soundtrack.Track | None,
+           opts: RunOptions) -> list[Path]:
+    """Write the draft MP4 (`count` frames of `frames()` at `fps`, shrunk; a zoom is moved at
+    full size, as rendered, and shrunk after) and the plot; returns their paths."""
+    video_path, plot_path = preview_paths(outputs)
+    # a track made here (the generated one) is written beside the draft, then removed
+    work = video_path.with_name(f".{video_path.name}.audio")
+    with output_lock([video_path]):
+        work.mkdir(parents=True, exist_ok=True)
+        try:
+            _write(video_path, plot_path, settings, frames, count, fps, values, opts,
+                   soundtrack.mp4_track(track, fps, count, "none", 0, work), preset.name)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return [video_path, plot_path]
+
+
+def _write(video_path: Path, plot_path: Path, settings: Settings,
+           frames: Callable[[], Iterator[np.ndarray]], count: int, fps: float,
+           values: Mapping[str, Any], opts: RunOptions, audio: AudioTrack | None,
+           title: str) -> None:
+    """The draft MP4 and the plot (see render)."""
+    source = frames()
+    try:
+        first = next(source)
+        size = draft_size((first.shape[1], first.shape[0]))
+        with FrameEncoder(video_path, size, fps, crf=28, preset="veryfast", audio=audio,
+                          notify=opts.notify) as encoder:
+            encoder.write(resize(first, size))
+            for _, image in zip(range(count - 1), source, strict=False):
+                encoder.write(resize(image, size))
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+    atomic_write_bytes(plot_path, plot(settings, values, count, fps, title))
+    opts.notify(f"preview: {count} frames of the camera path at {size[0]}x{size[1]}, no "
+                "dreaming; the plot shows every scheduled value")
+
+
+def plot(settings: Settings, values: Mapping[str, Any], count: int, fps: float,
+         title: str) -> bytes:
+    """PNG bytes: one panel per scheduled key and per audio feature, over the frames (beats
+    marked on every panel when the beat is tracked)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    t = np.arange(count)
+    series = [(key, np.array([sched.at(i) for i in t])) for key, sched in settings.schedules()]
+    series += [(f"audio: {name}", np.broadcast_to(np.asarray(v, np.float64), (count,)))
+               for name, v in values.items()
+               if name not in PLAIN_VARIABLES and name != "bpm" and (
+                   name in FEATURES or name.startswith("band_"))]
+    figure = Figure(figsize=(9, 1.3 * len(series) + 0.8), dpi=90, layout="constrained")
+    axes = figure.subplots(len(series), 1, sharex=True, squeeze=False)[:, 0]
+    beats = np.flatnonzero(np.asarray(values.get("beat", np.zeros(count))) >= 0.999)
+    for ax, (name, y) in zip(axes, series, strict=True):
+        ax.plot(t, y, lw=1.2, color="tab:purple" if name.startswith("audio") else "tab:blue")
+        for b in beats:
+            ax.axvline(b, color="0.85", lw=0.6, zorder=0)
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.margins(x=0)
+    axes[-1].set_xlabel(f"frame (at {fps:g} fps)")
+    bpm = values.get("bpm")
+    figure.suptitle(f"{title}: schedules over {count} frames"
+                    + (f", {bpm:.1f} BPM" if isinstance(bpm, float) else ""), fontsize=10)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
