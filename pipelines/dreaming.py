@@ -9,7 +9,6 @@ from pipelines.config.settings import DreamConfig, ModelConfig
 from render.build import BuiltEngine, build_engine
 from render.device import default_tile
 from render.engine import DreamSettings
-from render.masks import Masks, load_masks
 from render.models import Notify
 from render.objectives import read_guide
 
@@ -48,14 +47,6 @@ def directed_salt(dream: DreamConfig) -> str:
                 continue
             parts.append(f"-{st.st_size}-{st.st_mtime_ns}")
     return "".join(parts)
-
-
-def masks(dream: DreamConfig, frames: int = 1, fps: float = 24.0) -> Masks | None:
-    """The `dream.mask` of each of `frames` frames, or None without one; read (and refused
-    when unreadable, too short or all black) before the input and the model."""
-    if dream.directed.mask is None:
-        return None
-    return load_masks(dream.directed.mask, frames, fps)
 
 
 def image_settings(dream: DreamConfig) -> DreamSettings:

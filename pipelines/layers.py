@@ -14,6 +14,7 @@ from pipelines import dreaming
 from pipelines.config.presets import Preset
 from pipelines.outputs import resolve_outputs, write_sidecar
 from pipelines.run_options import RunOptions
+from pipelines.sources import masks as read_masks
 from pipelines.sources import still_input
 from render.media import check_image_output, write_image
 
@@ -51,7 +52,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     gallery = settings.gallery
     assert gallery is not None
     outputs = resolve_outputs(settings, preset.name, ".png", check_image_output)
-    masks = dreaming.masks(settings.dream)
+    masks = read_masks(settings.dream)
     image = still_input(settings, opts.notify)
     built = dreaming.build(settings.model, settings.dream, opts.notify, all_layers=True)
     dream = dreaming.image_settings(settings.dream)

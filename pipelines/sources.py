@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pipelines.config.settings import Settings
+from pipelines.config.settings import DreamConfig, Settings
 from pipelines.fit import (
     budget_notice,
     budget_size,
@@ -26,7 +26,8 @@ from pipelines.fit import (
 )
 from render import decode
 from render.encode import AudioTrack
-from render.errors import UserError
+from render.errors import ConfigError, UserError
+from render.masks import Masks, load_masks
 from render.media import default_image, image_file_size, read_image, resize
 from render.memory import check_memory
 from render.models import Notify, stderr_notify
@@ -224,3 +225,20 @@ class FrameWindow:
         close = getattr(self._iter, "close", None)
         if close is not None:
             close()
+
+
+def masks(dream: DreamConfig, frames: int = 1, fps: float = 24.0) -> Masks | None:
+    """The `dream.mask` of each of `frames` frames, or None without one. Read before the input
+    and the model: a mask that is unreadable, too short or all black is a ConfigError on
+    dream.mask (said with where the value came from)."""
+    if dream.directed.mask is None:
+        return None
+    try:
+        return load_masks(dream.directed.mask, frames, fps)
+    except ConfigError:
+        raise
+    except UserError as exc:
+        message = str(exc)
+        if not message.startswith("dream.mask"):
+            message = f"dream.mask: {message}"
+        raise ConfigError("dream.mask", message) from None

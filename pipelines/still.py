@@ -9,6 +9,7 @@ from pipelines import dreaming
 from pipelines.config.presets import Preset
 from pipelines.outputs import resolve_outputs, write_sidecar
 from pipelines.run_options import RunOptions
+from pipelines.sources import masks as read_masks
 from pipelines.sources import still_input
 from render.media import check_image_output, write_image
 
@@ -17,7 +18,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     """Dream the input image once and write it (PNG/JPEG) with a JSON sidecar."""
     settings = preset.settings
     outputs = resolve_outputs(settings, preset.name, ".png", check_image_output)
-    masks = dreaming.masks(settings.dream)
+    masks = read_masks(settings.dream)
     image = still_input(settings, opts.notify)
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     start = time.perf_counter()

@@ -20,10 +20,12 @@ from pipelines.sequence.render import SequenceJob, open_store, render_sequence, 
 from pipelines.sequence.scheduler import FrameScheduler
 from pipelines.soundtrack import Track
 from pipelines.sources import Clip, video_input
+from pipelines.sources import masks as read_masks
 from pipelines.warp.carry import FlowMotion, SharedWindow
 from pipelines.warp.color import coherence_finish
 from pipelines.warp.masked import MaskedMotion
 from render.encode import AudioTrack, output_kind
+from render.masks import Masks
 
 
 def clip_record(clip: Clip, video: VideoConfig) -> dict[str, Any]:
@@ -45,6 +47,7 @@ class VideoSetup:
     values: dict[str, Any]  # what expressions read (t, s, audio features ...)
     audio_record: dict[str, Any] | None
     salt: str  # checkpoints are valid for these input files only
+    masks: Masks | None  # dream.mask, one per frame
 
     def mp4_audio(self, workdir: Path) -> AudioTrack | None:
         """The soundtrack as the MP4s get it (trimmed or cross-faded like the frames)."""
@@ -73,6 +76,7 @@ def prepare(preset: Preset, opts: RunOptions) -> VideoSetup:
     if settings.audio is not None and settings.audio.sets_frames:  # frames: audio
         assert track is not None
         clip = replace(clip, count=min(clip.count, max(track.frames(clip.fps), 2)))
+    masks = read_masks(settings.dream, clip.count, clip.fps)  # before any dreaming
     settings = settings.fit_keyframes(clip.count)
     loop.rendered_count(clip.count, seq.loop.mode, seq.loop.frames, extend=False)
     values, audio_record = soundtrack.variables(settings, track, clip.fps, clip.count)
@@ -84,7 +88,7 @@ def prepare(preset: Preset, opts: RunOptions) -> VideoSetup:
         track = soundtrack.source_track(clip.audio)
         audio_record = None if track is None else {"source": track.label, "start": track.start}
     return VideoSetup(settings, outputs, clip, track, values, audio_record,
-                      salt + dreaming.directed_salt(settings.dream))
+                      salt + dreaming.directed_salt(settings.dream), masks)
 
 
 def preview(setup: VideoSetup, preset: Preset, opts: RunOptions) -> list[Path]:
@@ -104,7 +108,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     settings, outputs, clip = setup.settings, setup.outputs, setup.clip
     video = settings.video
     assert video is not None
-    masks = dreaming.masks(settings.dream, clip.count, clip.fps)  # issue 17
+    masks = setup.masks
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     plan = make_plan(settings.dream, settings.model, built.objective,
                      every_frame_first=video.flow.method == "none", masks=masks)

@@ -15,6 +15,7 @@ from pipelines.outputs import resolve_outputs
 from pipelines.run_options import RunOptions
 from pipelines.sequence import loop
 from pipelines.sequence.lock import output_lock
+from pipelines.sources import masks as read_masks
 from pipelines.sources import still_input
 from pipelines.warp.affine import AffineMotion
 from render.encode import output_kind
@@ -39,6 +40,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
                               f"fps from {track.label}; a zoom needs 1 to 100000")
         settings = settings.fit_keyframes(frames)
     rendered = loop.rendered_count(frames, mode, fade, extend=True)
+    masks = read_masks(settings.dream, rendered, seq.fps)  # before the input and the model
     # expressions computed and checked at every frame before any work
     values, audio_record = soundtrack.variables(settings, track, seq.fps, rendered)
     settings = settings.resolved(rendered, values)
@@ -56,7 +58,6 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     from pipelines.sequence.render import SequenceJob, open_store, render_sequence
     from pipelines.sequence.scheduler import FrameScheduler
 
-    masks = dreaming.masks(settings.dream, rendered, seq.fps)  # checked at load, read here
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     plan = make_plan(settings.dream, settings.model, built.objective, masks=masks)
     with output_lock(outputs):

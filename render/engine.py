@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from render.device import gpus
+from render.device import gpus, onednn_enabled
 from render.errors import UserError
 from render.gradients import SMOOTHING, condition
 from render.media import resize
@@ -132,15 +132,6 @@ def _fast_conv(x: tf.Tensor, kernel: tf.Tensor, padding: str) -> tf.Tensor:
     return conv(x)
 
 
-def _onednn_enabled() -> bool:
-    """Whether TensorFlow runs its oneDNN CPU ops (TF_ENABLE_ONEDNN_OPTS, or its CPU default)."""
-    try:
-        from tensorflow.python.util import _pywrap_util_port
-    except ImportError:  # private module; assume the plain Eigen kernels
-        return False
-    return bool(_pywrap_util_port.IsMklEnabled())
-
-
 def _fast_gradient_eligible(layer: object) -> bool:
     import keras
 
@@ -220,7 +211,7 @@ class DreamEngine:
         outputs = [network.get_layer(name).output for name in self._layer_names]
         self._features = keras.Model(network.inputs, outputs)
         if fast_input_gradients is None:
-            fast_input_gradients = not gpus() and not _onednn_enabled()
+            fast_input_gradients = not gpus() and not onednn_enabled()
         if fast_input_gradients and self.precision == "float32":
             self._features = with_fast_input_gradients(self._features)
         if self.precision != "float32":

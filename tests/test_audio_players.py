@@ -30,4 +30,4 @@ def test_source_audio_ends_up_playable(tmp_path, codec, expected):
     video.run(video_preset(f"input={src}", f"output={out}", "frames=4"), QUIET)
     assert audio_streams(out) == [expected]
     record = json.loads((tmp_path / "out.mp4.json").read_text())
-    assert record["audio"] == ("copied" if expected == "mp3" else "aac")
+    assert record["audio"]["mux"] == ("copied" if expected == "mp3" else "aac")

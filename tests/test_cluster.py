@@ -196,6 +196,34 @@ def test_without_ray_the_cluster_is_refused_saying_how_to_install_it(tmp_path, c
     assert "pip install 'dreamreel[cluster]'" in err
 
 
+def test_files_the_remote_workers_would_open_by_path_are_refused(tmp_path, capsys):
+    guide = tmp_path / "guide.png"
+    write_image(guide, np.full((8, 8, 3), 128, np.uint8))
+    err = refused(tmp_path, capsys, "cluster.address=auto", f"dream.guide={guide}")
+    assert f"command line: dream.guide={guide}" in err and "opened on the workers" in err
+
+
+def test_a_mask_is_refused_on_a_cluster(tmp_path, capsys):
+    mask = tmp_path / "mask.png"
+    write_image(mask, np.full((8, 8, 3), 255, np.uint8))
+    err = refused(tmp_path, capsys, "cluster.address=local", f"dream.mask={mask}")
+    assert "dream.mask: not supported on a cluster" in err
+
+
+def test_a_preview_with_a_cluster_set_is_made_here(tmp_path, capsys, monkeypatch):
+    from pipelines.cluster import batch
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a preview started the cluster")
+
+    monkeypatch.setattr(batch, "_on_cluster", no_cluster)
+    out = tmp_path / "z.mp4"
+    code = main(["render", "zoom", f"output={out}", "frames=4", "size=[64,48]",
+                 "cluster.address=local", "--preview", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "z.preview.mp4").exists() and not out.exists()
+
+
 # --- batches ---
 
 def test_a_batch_renders_each_input_and_reports_a_bad_one(tmp_path, capsys, shared_engine):

@@ -186,6 +186,8 @@ def test_bad_encoder_options_are_user_errors(tmp_path: Path, kwargs: dict, messa
     ("gif.lossy=-1", "gif.lossy: must be >= 0"),
     ("gif.lossy=fast", "gif.lossy"),
     ("gif.encoder=ffmpeg gif.palette=group", "group needs gif.encoder: imagequant"),
+    ("gif.dither=sierra2_4a", "imagequant dithers by gif.dither_level"),
+    ("gif.encoder=ffmpeg gif.dither_level=0.5", "ffmpeg dithers by gif.dither"),
 ])
 def test_bad_gif_keys_exit_2_before_anything_is_written(tmp_path: Path, capsys, override: str,
                                                        message: str) -> None:

@@ -84,7 +84,7 @@ def test_gif_max_mb_is_respected_and_recorded(tmp_path):
     from pipelines.run_options import RunOptions
 
     preset = zoom_preset(tmp_path, f"output={gif}", "size=[160,120]", "frames=8",
-                         "gif.dither=sierra2_4a", "gif.max_mb=0.05")
+                         "gif.max_mb=0.05")
     zoom.run(preset, RunOptions(quiet=True, notify=notes.append))
     fit = json.loads((tmp_path / "big.gif.json").read_text())["gif_fit"]
     assert fit["original_bytes"] > 50_000 >= gif.stat().st_size == fit["bytes"]

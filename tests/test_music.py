@@ -142,6 +142,14 @@ def test_preview_draws_the_path_and_plot_without_dreaming(tmp_path, features, mo
     assert png.startswith(b"\x89PNG") and not gif.exists()
 
 
+def test_a_soundtrack_on_a_pingpong_loop_is_refused(tmp_path, capsys):
+    out = tmp_path / "out" / "z.mp4"
+    code = main(["render", "music", f"output={out}", "loop.mode=pingpong", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "pingpong" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("make,args,message", [
     (lambda d: make_clip(d / "silent.mp4", seconds=0.4), [], "has no audio stream"),
     (lambda d: (d / "song.mp3").write_text("not audio") and d / "song.mp3", [],

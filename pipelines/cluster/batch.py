@@ -183,6 +183,8 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
 
     settings = preset.settings
     files = batch_inputs(settings)
+    if files is None and opts.preview:  # a preview dreams nothing: here, not on the cluster
+        return runner(settings.pipeline)(preset, opts)
     if files is None:  # one still or zoom as one task on the cluster
         if settings.pipeline == "zoom":
             opts.notify("a zoom is sequential (each frame is the previous dream): it runs on "
@@ -190,7 +192,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
         return _on_cluster_single(preset, opts)
     outputs = _names(files, output_folder(preset, len(files)), EXTENSIONS[settings.pipeline])
     jobs = [for_input(preset, f, o) for f, o in zip(files, outputs, strict=True)]
-    if settings.cluster.enabled:
+    if settings.cluster.enabled and not opts.preview:
         results = _on_cluster(jobs, settings.cluster, opts)
     else:
         results = [_render_one(job, opts, runner(settings.pipeline)) for job in jobs]

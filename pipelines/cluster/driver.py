@@ -66,10 +66,10 @@ _WARM: dict[str, list[Any]] = {}
 
 def _warm_key(settings: Settings, conn: Connection) -> str:
     """What a worker's engine depends on: warm workers are reused only for the same."""
-    dream, cfg = settings.dream, settings.cluster
-    return json.dumps([repr(settings.model), dream.smoothing, repr(dream.directed),
-                       dream.precision, cfg.workers, cfg.retries, conn.runtime_env],
-                      sort_keys=True, default=str)
+    model, dream, cfg = settings.model, settings.dream, settings.cluster
+    return json.dumps([model.name, repr(model.layers), model.weights, dream.smoothing,
+                       repr(dream.directed), dream.precision, cfg.workers, cfg.retries,
+                       conn.runtime_env], sort_keys=True, default=str)
 
 
 def start_workers(settings: Settings, conn: Connection) -> tuple[list[Any], list[dict]]:

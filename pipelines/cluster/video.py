@@ -17,6 +17,7 @@ from pipelines.run_options import RunOptions
 from pipelines.sequence.lock import output_lock
 from pipelines.sequence.render import SequenceJob, open_store, render_sequence
 from pipelines.video import prepare, preview
+from render.errors import UserError
 
 
 def run(preset: Preset, opts: RunOptions) -> list[Path]:
@@ -36,6 +37,11 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
                 close()
         chunks = plan_chunks(clip.count, cfg.chunk, cfg.overlap, cuts)
         workers, info = start_workers(settings, conn)
+        used = sorted({i["model"]["precision"]["used"] for i in info})
+        if len(used) > 1:  # machines of different kinds: chunks would not match
+            raise UserError(f"dream.precision: auto chose {' and '.join(used)} on different "
+                            "workers; set dream.precision (e.g. float32) so that every chunk "
+                            "is dreamed alike")
         cluster = {"address": cfg.address, "workers": cfg.workers, "chunks": len(chunks),
                    "chunk": cfg.chunk, "overlap": cfg.overlap, "cuts": cuts,
                    "boundaries": [c.start for c in chunks[1:]], "retries": cfg.retries,

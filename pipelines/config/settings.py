@@ -291,10 +291,32 @@ def _audio(cfg: Mapping[str, Any], settings: Settings) -> AudioConfig:
                 raise ConfigError(key, f"{key}: uses the audio feature "
                                   f"{sorted(sched.features)[0]!r} but no soundtrack is set; "
                                   "set audio=FILE")
+    if audio.track is not None and cfg["loop"]["mode"] == "pingpong":
+        raise ConfigError("audio.file", "audio.file: a pingpong loop plays its frames backwards "
+                          "and music cannot follow; use loop.mode crossfade or none")
     if settings.pipeline == "zoom" and group["file"] == "source":
         raise ConfigError("audio.file", "audio.file: source is for the video pipeline (its "
                           "input's sound); a zoom takes a file, generated or none")
     return audio
+
+
+def _remote_files(settings: Settings) -> None:
+    """On a cluster of other machines only the inputs travel (object store): files that the
+    workers would open by this machine's path are refused rather than missed there."""
+    if settings.cluster.address in ("none", "local"):
+        return
+    weights = settings.model.weights
+    files = [("dream.guide", settings.dream.directed.guide),
+             ("dream.mask", settings.dream.directed.mask),
+             ("model.weights", None if str(weights).lower() in ("none", "imagenet") else weights)]
+    if settings.pipeline != "video":  # a video's soundtrack is muxed here, by the driver
+        track = settings.audio.track if settings.audio else None
+        files.append(("audio.file", track if isinstance(track, Path) else None))
+    for key, path in files:
+        if path is not None:
+            raise ConfigError(key, f"{key}: {path} would be opened on the workers of "
+                              f"cluster.address={settings.cluster.address}, which only get the "
+                              "input; use cluster.address=local or none")
 
 
 def _path(value: str | None) -> Path | None:
@@ -393,6 +415,13 @@ def _sequence(cfg: Mapping[str, Any]) -> SequenceConfig:
         gif_dither_option(gif["dither"])
     except UserError as exc:
         raise ConfigError("gif.dither", f"gif.dither: {exc}") from None
+    if gif["encoder"] == "imagequant" and gif["dither"] != "bayer:3":  # not the default
+        raise ConfigError("gif.dither", f"gif.dither: {gif['dither']} is ffmpeg's dither; "
+                          "gif.encoder imagequant dithers by gif.dither_level (0..1), or set "
+                          "gif.encoder=ffmpeg")
+    if gif["encoder"] == "ffmpeg" and gif["dither_level"]:
+        raise ConfigError("gif.dither_level", "gif.dither_level: is imagequant's; gif.encoder "
+                          "ffmpeg dithers by gif.dither (e.g. bayer:3, sierra2_4a)")
     if gif["palette"] == "group" and gif["encoder"] != "imagequant":
         raise ConfigError("gif.palette", "gif.palette: group needs gif.encoder: imagequant "
                                          "(ffmpeg: clip or frame)")
@@ -484,6 +513,7 @@ def build(cfg: Mapping[str, Any], user_set: Callable[[str], bool] = lambda key: 
         key for key, _ in settings.schedules() if not user_set(key)))
     if sequence:
         settings = replace(settings, audio=_audio(cfg, settings))
+    _remote_files(settings)
     if pipeline == "zoom" and settings.audio and settings.audio.sets_frames:
         return settings  # keyframes are fitted once the track's length is known (zoom.run)
     if pipeline == "zoom":
