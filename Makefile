@@ -1,7 +1,7 @@
 # dreamreel — every target creates .venv and installs the project first when it is missing
 # or pyproject.toml or this Makefile changed (the stamp file).
 #   make render preset=zoom [input=FILE] [out=FILE] [args="key=value ..."]
-#   make test | make lint | make bench [args="--only pipeline memory"]
+#   make test [jobs=N] | make lint | make bench [args="--only pipeline memory"]
 #   make gpu-check [out=DIR]   # on a GPU machine: installs, runs engine tests + bench parts
 
 PYTHON ?= python3
@@ -27,8 +27,10 @@ $(STAMP): pyproject.toml Makefile
 render: $(STAMP)
 	$(PY) -m pipelines render $(preset) $(if $(input),"input=$(input)") $(if $(out),"output=$(out)") $(args)
 
+# Test files run on $(jobs) processes, one file per process (its fixtures stay shared).
+jobs ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(jobs) --dist loadfile
 
 bench: $(STAMP)
 	$(PY) -m bench.run $(args)
