@@ -59,24 +59,6 @@ def batch_inputs(settings: Settings) -> list[Path] | None:
     return files
 
 
-def route(preset: Preset, runner: Callable[[str], Run]) -> Run:
-    """What renders `preset`: a batch (several inputs, or one still/zoom task on the cluster),
-    one video chunked on the cluster, or the pipeline itself."""
-    settings = preset.settings
-    try:
-        files = batch_inputs(settings)
-    except ConfigError as exc:
-        raise preset.refuse(exc) from None
-    if files is not None or (
-            settings.cluster.enabled and settings.pipeline in ("still", "zoom")):
-        return run
-    if settings.cluster.enabled and settings.pipeline == "video":
-        from pipelines.cluster import video
-
-        return video.run
-    return runner(settings.pipeline)
-
-
 def output_folder(preset: Preset, count: int) -> Path:
     """The folder a batch writes into, checked before any work."""
     settings = preset.settings

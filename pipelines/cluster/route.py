@@ -1,0 +1,29 @@
+"""Which code renders a preset: the pipeline itself (here, one process), a batch (several
+inputs, or one still/zoom as a task on the cluster: pipelines.cluster.batch), or one video
+chunked on the cluster (pipelines.cluster.video). The CLI asks here before every render."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pipelines.cluster.batch import Run, batch_inputs, run
+from pipelines.config.presets import Preset
+from render.errors import ConfigError
+
+
+def route(preset: Preset, runner: Callable[[str], Run]) -> Run:
+    """What renders `preset`: a batch (several inputs, or one still/zoom task on the cluster),
+    one video chunked on the cluster, or the pipeline itself."""
+    settings = preset.settings
+    try:
+        files = batch_inputs(settings)
+    except ConfigError as exc:
+        raise preset.refuse(exc) from None
+    if files is not None or (
+            settings.cluster.enabled and settings.pipeline in ("still", "zoom")):
+        return run
+    if settings.cluster.enabled and settings.pipeline == "video":
+        from pipelines.cluster import video
+
+        return video.run
+    return runner(settings.pipeline)
