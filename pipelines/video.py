@@ -115,7 +115,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     with output_lock(outputs):
         store = open_store(outputs, preset, opts, setup.salt)
         audio = setup.mp4_audio(store.directory)
-        record = {"model": built.record(), **setup.record(audio),
+        record = {"model": built.record(settings.model.weight_schedules), **setup.record(audio),
                   "mask": masks and masks.record()}
         window = SharedWindow(clip)
         motion = FlowMotion(video.flow, window, opts.notify)

@@ -70,7 +70,8 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
         audio = soundtrack.mp4_track(track, seq.fps, rendered, mode, fade, store.directory)
         scheduler = FrameScheduler(built.engine, AffineMotion(first, settings.motion.at), plan,
                                    store, settings.seed)
-        record = {"model": built.record(), "mask": masks and masks.record(),
+        record = {"model": built.record(settings.model.weight_schedules),
+                  "mask": masks and masks.record(),
                   "audio": soundtrack.mux_record(audio_record, audio)}
         job = SequenceJob(scheduler, store, frames, seq.fps, first.shape[1::-1], record, audio)
         return render_sequence(preset, opts, outputs, job)

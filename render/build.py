@@ -5,7 +5,7 @@ their engine here."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,15 +26,17 @@ class BuiltEngine:
     objective: tuple[LayerTerm, ...]  # the per-layer terms (what `layer_weights` re-weight)
     engine: DreamEngine
 
-    def record(self) -> dict[str, Any]:
-        """What a sidecar says about the model actually used."""
+    def record(self, scheduled: Collection[str] = ()) -> dict[str, Any]:
+        """What a sidecar says about the model actually used; the layers in `scheduled` have
+        a weight per frame (keyframes or an expression: the resolved preset says which)."""
         loaded = self.loaded
         return {
             "requested": loaded.requested,
             "used": loaded.spec.name,
             "weights": loaded.weights,
             "fallback_notice": loaded.notice,
-            "layers": {t.layer: {"weight": t.weight, "channels": list(t.channels)}
+            "layers": {t.layer: {"weight": "scheduled" if t.layer in scheduled else t.weight,
+                                 "channels": list(t.channels)}
                        for t in self.objective},
             "smoothing": self.engine.smoothing,
             "objective": self.engine.objective.record(),

@@ -169,6 +169,14 @@ def test_scheduled_dream_settings_and_layer_weights(tmp_path):
     assert plan(2).layer_weights[0] == pytest.approx(0.6)
 
 
+def test_the_sidecar_says_which_layer_weights_are_scheduled(tmp_path, shared_engine):
+    out = tmp_path / "out.mp4"
+    zoom.run(zoom_preset(tmp_path, f"output={out}", "frames=2",
+                         "model.layers={block4: '0.5 + 0.5 * sin(t)', block8: 2}"), QUIET)
+    layers = json.loads((tmp_path / "out.mp4.json").read_text())["model"]["layers"]
+    assert layers["block4"]["weight"] == "scheduled" and layers["block8"]["weight"] == 2.0
+
+
 def test_another_input_under_the_same_name_does_not_resume(tmp_path, monkeypatch):
     from render.media import default_image, write_image
 
