@@ -16,6 +16,9 @@ over it, onset strength takes its peak (a short onset must not vanish between tw
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -90,6 +93,35 @@ def compute(pcm: np.ndarray, rate: int, fps: float, frames: int, names: Iterable
     if "beat" in names:
         values["beat"] = beat_curve(beat_frames, frames, beat_decay)
     return Features(values, bpm, beat_frames)
+
+
+CACHE_VERSION = 1  # bump when compute() changes what it returns
+
+
+def cached(pcm: np.ndarray, rate: int, fps: float, frames: int, names: Iterable[str],
+           bands: Iterable[tuple[float, float]], beat_decay: float) -> Features:
+    """`compute`, kept in the cache (render.weights.cache: plain .npz, never pickles) under a
+    digest of the PCM and every argument: a second preview, or the render after its preview,
+    skips librosa (seconds of import and JIT) altogether."""
+    from render.weights.cache import cache_dir, read_cache, write_cache
+
+    names, bands = sorted(set(names)), sorted(set(bands))
+    digest = hashlib.sha256(np.ascontiguousarray(pcm, np.float32).tobytes())
+    digest.update(json.dumps([CACHE_VERSION, rate, fps, frames, names, bands,
+                              beat_decay]).encode())
+    path = cache_dir() / "audio" / f"features-{digest.hexdigest()[:32]}.npz"
+    kept = read_cache(path)
+    if kept is not None and "bpm" in kept and "beat_frames" in kept:
+        values = {k[2:]: v for k, v in kept.items() if k.startswith("f:")}
+        return Features(values, float(kept["bpm"]),
+                        tuple(int(b) for b in kept["beat_frames"]))
+    found = compute(pcm, rate, fps, frames, names, bands, beat_decay)
+    with contextlib.suppress(OSError):  # a read-only cache only costs the analysis next time
+        path.parent.mkdir(parents=True, exist_ok=True)
+    write_cache(path, {"bpm": np.float64(found.bpm),
+                       "beat_frames": np.asarray(found.beat_frames, np.int64),
+                       **{f"f:{k}": v for k, v in found.values.items()}})
+    return found
 
 
 def beat_curve(beat_frames: tuple[int, ...], frames: int, decay: float) -> np.ndarray:

@@ -116,8 +116,8 @@ def variables(settings: Settings, track: Track | None, fps: float, frames: int
     rate = audio_features.analysis_rate(bands)
     pcm = track.decode(rate, 1, frames / fps)[:, 0]
     assert settings.audio is not None
-    found = audio_features.compute(pcm, rate, fps, frames, names, bands,
-                                   settings.audio.beat_decay)
+    found = audio_features.cached(pcm, rate, fps, frames, names, bands,
+                                  settings.audio.beat_decay)
     values.update(found.values)
     values["bpm"] = found.bpm
     record = {"source": track.label, "start": track.start, "bpm": round(found.bpm, 3),

@@ -60,6 +60,22 @@ def test_loudness_and_bands_follow_the_signal(features, tmp_path):
     assert treble[first].max() < 0.01 and treble[second].min() > 0.9
 
 
+def test_features_are_cached_by_track_and_arguments(features, tmp_path, monkeypatch):
+    monkeypatch.setenv("DREAMREEL_CACHE", str(tmp_path / "cache"))
+    pcm, _ = audio_synth.click_track(120, 4, offset=0.1)
+    pcm = decoded(tmp_path, pcm)
+    first = audio_features.cached(pcm, RATE, 24, 96, {"beat", "rms"}, {(60.0, 250.0)}, 4.0)
+    calls = []
+    monkeypatch.setattr(audio_features, "compute", lambda *a: calls.append(a) or first)
+    again = audio_features.cached(pcm, RATE, 24, 96, {"rms", "beat"}, {(60.0, 250.0)}, 4.0)
+    assert calls == [] and again.bpm == first.bpm and again.beat_frames == first.beat_frames
+    assert again.values.keys() == first.values.keys() == {"beat", "rms", "band_60_250"}
+    for name, value in first.values.items():
+        np.testing.assert_array_equal(again.values[name], value)
+    audio_features.cached(pcm, RATE, 24, 96, {"beat", "rms"}, {(60.0, 250.0)}, 2.0)
+    assert len(calls) == 1  # another beat_decay is another analysis
+
+
 def test_beat_curve_decays_between_beats():
     curve = audio_features.beat_curve((2, 6), 10, 4.0)
     assert list(curve[:2]) == [0, 0] and curve[2] == curve[6] == 1
