@@ -34,23 +34,13 @@ FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_til
 
 
 def cpu() -> dict[str, Any]:
-    """CPU model, the FLAGS it has (from /proc/cpuinfo) and whether oneDNN ops are on."""
-    model, flags = "unknown", set()
-    info = Path("/proc/cpuinfo")
-    if info.is_file():
-        for line in info.read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and model == "unknown":
-                model = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
-    try:
-        from tensorflow.python.util import _pywrap_util_port
+    """CPU model, the FLAGS it has (render.device.cpu_info) and whether oneDNN ops are on."""
+    from render import device
 
-        onednn: bool | None = bool(_pywrap_util_port.IsMklEnabled())
-    except ImportError:  # private module
-        onednn = None
-    return {"cpu_model": model, "cpu_flags": [f for f in FLAGS if f in flags], "onednn": onednn}
+    info = device.cpu_info()
+    flags = set(info["flags"])
+    return {"cpu_model": info["model"], "cpu_flags": [f for f in FLAGS if f in flags],
+            "onednn": device.onednn_enabled()}
 
 
 def measure(model: str, frames: int, overrides: Sequence[str] = ()) -> dict[str, Any]:

@@ -35,14 +35,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cpu() -> str:
-    model, flags = "unknown", []
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name") and model == "unknown":
-            model = line.split(":", 1)[1].strip()
-        if line.startswith("flags") and not flags:
-            flags = line.split(":", 1)[1].split()
-    simd = [f for f in flags if f.startswith(("avx", "amx", "fma"))]
-    return f"{model}, {os.cpu_count()} cores, {' '.join(simd)}"
+    from render.device import cpu_info
+
+    info = cpu_info()
+    simd = [f for f in info["flags"] if f.startswith(("avx", "amx", "fma"))]
+    return f"{info['model']}, {os.cpu_count()} cores, {' '.join(simd)}"
 
 
 def beats() -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from render.errors import ConfigError, UserError
+from render.errors import ConfigError, UserError, os_reason
 
 
 class _Parser(argparse.ArgumentParser):
@@ -155,15 +155,6 @@ def interrupted(exc: KeyboardInterrupt) -> str:
         return (f"{what}; the {kept} finished frames are kept in {where}: run the same "
                 "command to resume")
     return f"{what}; no output was written"
-
-
-def os_reason(exc: BaseException) -> str:
-    """One line for an OSError (file name and reason) or a MemoryError."""
-    if isinstance(exc, MemoryError):
-        return "out of memory; use a smaller size"
-    assert isinstance(exc, OSError)
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    return f"{exc.filename}: {reason}" if exc.filename else reason
 
 
 if __name__ == "__main__":

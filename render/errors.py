@@ -39,3 +39,12 @@ class ConfigError(UserError):
     def __init__(self, key: str | None, message: str) -> None:
         super().__init__(message)
         self.key = key
+
+
+def os_reason(exc: BaseException) -> str:
+    """One line for an OSError (file name and reason) or a MemoryError."""
+    if isinstance(exc, MemoryError):
+        return "out of memory; use a smaller size"
+    assert isinstance(exc, OSError)
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{exc.filename}: {reason}" if exc.filename else reason

@@ -23,7 +23,7 @@ from pipelines.config.presets import Preset
 from pipelines.config.settings import ClusterConfig, Settings
 from pipelines.outputs import check_writable, sidecar_path
 from pipelines.run_options import RunOptions
-from render.errors import ConfigError, UserError
+from render.errors import ConfigError, UserError, os_reason
 from render.media import atomic_write_bytes
 
 BATCH_PIPELINES = ("still", "zoom", "video")
@@ -107,9 +107,8 @@ def _render_one(preset: Preset, opts: RunOptions, runner: Run) -> tuple[list[Pat
         return [], str(preset.refuse(exc))
     except UserError as exc:
         return [], str(exc)
-    except OSError as exc:  # as the CLI says it (pipelines.cli.os_reason), without importing it
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        return [], f"{exc.filename}: {reason}" if exc.filename else reason
+    except OSError as exc:
+        return [], os_reason(exc)
 
 
 def render_remote(preset: Preset, name: str | None, data: bytes | None, opts: RunOptions
