@@ -31,7 +31,7 @@ from bench.stability import real_clip, source_frames
 from pipelines.cli import main as cli
 from pipelines.cluster.chunks import plan_chunks
 from pipelines.warp.flow import optical_flow, reliable_mask, warp_by_flow
-from render.media import read_image
+from render.media.image import read_image
 
 MODEL = ["model.name=efficientnet_lite0"]  # ImageNet weights, offline; the fastest model
 

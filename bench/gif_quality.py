@@ -1,8 +1,8 @@
 """GIF quality and size on the same frames: ffmpeg's plain one-step conversion
 (`ffmpeg -i frame_%06d.png -loop 0 out.gif`), the ffmpeg two-pass palette encoder
 (`gif.encoder: ffmpeg`, the default before issue 19), the libimagequant encoder
-(`gif.encoder: imagequant`, render/gif_imagequant.py) and, when a gifski binary is given or on
-PATH, gifski itself.
+(`gif.encoder: imagequant`, render/encoding/gif_imagequant.py) and, when a gifski binary is given
+or on PATH, gifski itself.
 
     .venv/bin/python -m bench.gif_quality [--clips zoom video] [--frames 40]
         [--frames-dir NAME=DIR ...] [--gifski PATH]
@@ -38,8 +38,8 @@ from bench.stability import real_clip
 from pipelines import video, zoom
 from pipelines.config import presets
 from pipelines.run_options import RunOptions
-from render.encode import FrameEncoder
-from render.media import read_image
+from render.encoding.encoder import FrameEncoder
+from render.media.image import read_image
 
 SIZE, FPS = (480, 270), 20
 TODAY = {"gif_encoder": "ffmpeg", "gif_palette": "clip", "gif_dither": "bayer:3"}

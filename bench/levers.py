@@ -54,7 +54,7 @@ def fast_gradients_lever(model: str = "inception_v3", size: int = 512, steps: in
     import efficiency as ef
 
     from render.engine import DreamSettings
-    from render.media import default_image
+    from render.media.image import default_image
     from render.tf_runtime import tf
 
     loaded = ef.load(model)
@@ -140,7 +140,7 @@ def tile_lever(model: str = "inception_v3", size: int = 1024, tiles: Sequence[in
     import efficiency as ef
 
     from render.engine import DreamSettings
-    from render.media import default_image
+    from render.media.image import default_image
 
     engine = ef.make_engine(ef.load(model))
     image = default_image((size, size))

@@ -33,7 +33,7 @@ def high_water_gb() -> float:
 def child(model: str, width: int, height: int, steps: int) -> dict[str, float]:
     """Runs in the child process: dream one frame, return memory figures in GB."""
     from render.engine import DreamEngine, DreamSettings
-    from render.media import default_image
+    from render.media.image import default_image
     from render.models import parse_layers
     from render.weights.resolve import load_model
 

@@ -43,8 +43,9 @@ def _cpu() -> str:
 
 
 def beats() -> list[dict[str, Any]]:
-    from pipelines import audio_features, audio_synth
-    from render import audio as audio_io
+    from pipelines.audio import features as audio_features
+    from pipelines.audio import synth as audio_synth
+    from render.media import audio as audio_io
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,8 +96,8 @@ def _offset_frames(sound: np.ndarray, track: np.ndarray, fps: float) -> float:
 
 
 def sync(work: Path) -> list[dict[str, Any]]:
-    from pipelines import audio_synth
-    from render import audio as audio_io
+    from pipelines.audio import synth as audio_synth
+    from render.media import audio as audio_io
     from tests.media_probe import make_clip, read_audio
 
     tiny = ["model.name=efficientnet_lite0", "model.weights=none", "dream.octaves=1",

@@ -135,7 +135,7 @@ def model_rows(models: Sequence[str], peaks: list[dict[str, float]], steps: int 
     """ms/step at SIZE px per model in float32 and auto; the matmul peaks measured just before
     each model are appended to `peaks` (run() divides by the best of the run)."""
     from render.engine import DreamSettings
-    from render.media import default_image
+    from render.media.image import default_image
 
     rows = []
     image = default_image((SIZE, SIZE))

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from render.engine import DreamEngine, DreamSettings, octave_sizes, work_size
-from render.media import default_image
+from render.media.image import default_image
 from render.models import parse_layers
 from render.tf_runtime import tf
 from render.weights.resolve import LoadedModel, load_model

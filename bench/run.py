@@ -34,7 +34,7 @@ from bench import (
     stability,
 )
 from render import device
-from render.media import atomic_write_bytes
+from render.media.image import atomic_write_bytes
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 STABILITY_VARIANTS = ["default", "cadence 2", "cadence 4", "none (independent)"]

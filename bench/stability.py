@@ -27,9 +27,9 @@ import numpy as np
 from pipelines import video
 from pipelines.config import presets
 from pipelines.run_options import RunOptions
-from pipelines.sources import FrameWindow, video_input
+from pipelines.source.inputs import FrameWindow, video_input
 from pipelines.warp.flow import optical_flow, reliable_mask, warp_by_flow
-from render.media import read_image
+from render.media.image import read_image
 
 VARIANTS = {
     "default": [],

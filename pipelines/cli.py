@@ -79,7 +79,7 @@ def _render(args: argparse.Namespace) -> int:
     if args.preview and preset.settings.sequence is None:
         raise UserError(f"--preview: is for zoom and video presets; {args.preset} is a "
                         f"{preset.settings.pipeline}")
-    from pipelines.cluster.route import route  # batches, and renders on a cluster
+    from pipelines.route import route  # batches, and renders on a cluster
 
     run = route(preset, runner)
     opts = RunOptions(force=args.force, reuse_frames=args.reuse_frames, quiet=args.quiet,

@@ -15,7 +15,8 @@ from typing import Any
 
 from pipelines.config.settings import Settings
 from render.errors import UserError
-from render.media import atomic_write_bytes, image_file_size
+from render.media.image import atomic_write_bytes
+from render.media.image_header import image_file_size
 
 
 def resolve_outputs(settings: Settings, preset_name: str, default_ext: str,

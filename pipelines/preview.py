@@ -15,15 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from pipelines import soundtrack
+from pipelines.audio import soundtrack
 from pipelines.config.expressions import FEATURES, PLAIN_VARIABLES
 from pipelines.config.presets import Preset
 from pipelines.config.settings import Settings
 from pipelines.run_options import RunOptions
 from pipelines.sequence.lock import output_lock
 from pipelines.warp.affine import affine_matrix, warp
-from render.encode import AudioTrack, FrameEncoder
-from render.media import atomic_write_bytes, resize
+from render.encoding.encoder import AudioTrack, FrameEncoder
+from render.media.image import atomic_write_bytes, resize
 
 MAX_WIDTH = 320  # px: the draft's width at most (even sides)
 

@@ -9,9 +9,9 @@ from pipelines import dreaming
 from pipelines.config.presets import Preset
 from pipelines.outputs import resolve_outputs, write_sidecar
 from pipelines.run_options import RunOptions
-from pipelines.sources import masks as read_masks
-from pipelines.sources import still_input
-from render.media import check_image_output, write_image
+from pipelines.source.inputs import masks as read_masks
+from pipelines.source.inputs import still_input
+from render.media.image import check_image_output, write_image
 
 
 def run(preset: Preset, opts: RunOptions) -> list[Path]:

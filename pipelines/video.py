@@ -9,7 +9,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pipelines import dreaming, soundtrack
+from pipelines import dreaming
+from pipelines.audio import soundtrack
+from pipelines.audio.soundtrack import Track
 from pipelines.config.presets import Preset
 from pipelines.config.settings import Settings, VideoConfig
 from pipelines.run_options import RunOptions
@@ -18,13 +20,12 @@ from pipelines.sequence.frame_plan import make_plan
 from pipelines.sequence.lock import output_lock
 from pipelines.sequence.render import SequenceJob, open_store, render_sequence, sequence_outputs
 from pipelines.sequence.scheduler import FrameScheduler
-from pipelines.soundtrack import Track
-from pipelines.sources import Clip, video_input
-from pipelines.sources import masks as read_masks
+from pipelines.source.inputs import Clip, video_input
+from pipelines.source.inputs import masks as read_masks
 from pipelines.warp.carry import FlowMotion, SharedWindow
 from pipelines.warp.color import coherence_finish
 from pipelines.warp.masked import MaskedMotion
-from render.encode import AudioTrack, output_kind
+from render.encoding.encoder import AudioTrack, output_kind
 from render.masks import Masks
 
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from pipelines import soundtrack
+from pipelines.audio import soundtrack
 from pipelines.config.presets import Preset
 from pipelines.outputs import resolve_outputs
 from pipelines.run_options import RunOptions
 from pipelines.sequence import loop
 from pipelines.sequence.lock import output_lock
-from pipelines.sources import masks as read_masks
-from pipelines.sources import still_input
+from pipelines.source.inputs import masks as read_masks
+from pipelines.source.inputs import still_input
 from pipelines.warp.affine import AffineMotion
-from render.encode import output_kind
+from render.encoding.encoder import output_kind
 from render.errors import ConfigError
 
 

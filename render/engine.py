@@ -20,7 +20,8 @@ import numpy as np
 from render.device import gpus, onednn_enabled
 from render.errors import UserError
 from render.gradients import SMOOTHING, condition
-from render.media import resize
+from render.input_gradients import with_fast_input_gradients
+from render.media.image import resize
 from render.models import LayerTerm
 from render.objectives import LOGITS, Objective, as_objective
 from render.precision import Float32Outputs, choose, network_at
@@ -100,86 +101,6 @@ def to_engine(image: np.ndarray) -> np.ndarray:
 def to_uint8(x: np.ndarray) -> np.ndarray:
     """float32 engine space -> uint8 RGB."""
     return np.clip(np.rint((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
-def _conv_input_gradient(dy: tf.Tensor, kernel: tf.Tensor, padding: str) -> tf.Tensor:
-    """Input gradient of a stride-1 conv, computed as a forward conv of `dy`.
-
-    d/dx of conv(x, w) is the full correlation of dy with w flipped in space and with its
-    in/out channels swapped: an ordinary Conv2D with explicit padding. On CPU TensorFlow runs
-    that faster than its Conv2DBackpropInput (2.3x for InceptionV3's 3x3 stem convs, about
-    1.2x per step overall; bench/levers.py), and the result is the same up to rounding.
-    """
-    pads = [[0, 0]]
-    for k in kernel.shape[:2]:
-        if padding == "same":  # forward padded (k-1)//2 before, the rest after
-            pads.append([k - 1 - (k - 1) // 2, (k - 1) // 2])
-        else:
-            pads.append([k - 1, k - 1])
-    pads.append([0, 0])
-    flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
-    return tf.nn.conv2d(dy, flipped, 1, pads)
-
-
-def _fast_conv(x: tf.Tensor, kernel: tf.Tensor, padding: str) -> tf.Tensor:
-    """Stride-1 NHWC conv whose gradient flows to `x` only, via `_conv_input_gradient`."""
-
-    @tf.custom_gradient
-    def conv(x: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
-        y = tf.nn.conv2d(x, kernel, 1, padding.upper())
-        return y, lambda dy: _conv_input_gradient(dy, kernel, padding)
-
-    return conv(x)
-
-
-def _fast_gradient_eligible(layer: object) -> bool:
-    import keras
-
-    return (
-        type(layer) is keras.layers.Conv2D
-        and tuple(layer.strides) == (1, 1)
-        and tuple(layer.dilation_rate) == (1, 1)
-        and layer.groups == 1
-        and layer.padding in ("valid", "same")
-        and layer.data_format == "channels_last"
-        and layer.compute_dtype == "float32"
-        and not getattr(layer, "lora_enabled", False)
-        and getattr(layer, "quantization_mode", None) is None
-    )
-
-
-def with_fast_input_gradients(model: tf.keras.Model) -> tf.keras.Model:
-    """`model` with every plain stride-1 Conv2D swapped for a stand-in that shares its
-    weights and forward pass but computes the input gradient with a forward conv.
-
-    Only the gradient w.r.t. the image is right: the stand-ins give no kernel gradient, so
-    the result is for dreaming, never for training. Other layers are reused as they are.
-    """
-    import keras
-
-    class FastInputGradConv2D(keras.layers.Layer):
-        """A stride-1 Conv2D (shared weights) with a faster input gradient."""
-
-        def __init__(self, inner: keras.layers.Conv2D) -> None:
-            super().__init__(name=inner.name, dtype=inner.dtype_policy)
-            self.inner = inner
-
-        def call(self, x: tf.Tensor) -> tf.Tensor:
-            conv = self.inner
-            y = _fast_conv(x, tf.convert_to_tensor(conv.kernel), conv.padding)
-            if conv.use_bias:
-                y = y + conv.bias
-            return y if conv.activation is None else conv.activation(y)
-
-        def compute_output_shape(self, input_shape: tuple) -> tuple:
-            return self.inner.compute_output_shape(input_shape)
-
-    return keras.models.clone_model(
-        model,
-        clone_function=lambda layer: (
-            FastInputGradConv2D(layer) if _fast_gradient_eligible(layer) else layer
-        ),
-    )
 
 
 class DreamEngine:

@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from render.errors import UserError
-from render.media import check_readable_file, image_format, read_image, to_rgb8
+from render.media.image import check_readable_file, read_image, to_rgb8
+from render.media.image_header import image_format
 
 FEATHER = 0.01  # blur sigma as a fraction of the frame's shorter side
 BLACK = 1.0 / 255.0  # a mask whose every pixel is at most this dreams nothing
@@ -107,7 +108,7 @@ def load_masks(path: str | os.PathLike, frames: int = 1, fps: float = 24.0,
     """The masks of `frames` frames: a still image for all of them, or a video read at `fps`
     (its frames resampled to that rate), which must cover every frame. Read before the input
     and the model, so a bad mask is refused before anything else is said or done."""
-    from render.decode import fit_size
+    from render.media.video import fit_size
 
     p = check_mask_file(path, key)
     if is_image_file(p):
@@ -122,7 +123,7 @@ def load_masks(path: str | os.PathLike, frames: int = 1, fps: float = 24.0,
             raise UserError(f"{key}: {exc}") from None
         _not_black(grey / 255.0, key, str(p))
         return Masks((grey,), str(p))
-    from render.decode import probe, read_frames
+    from render.media.video import probe, read_frames
 
     try:
         info = probe(p)

@@ -211,7 +211,7 @@ def class_(*classes: str | int) -> Objective:
 def read_guide(image: str | os.PathLike | np.ndarray, key: str = "dream.guide"
                ) -> tuple[np.ndarray, str]:
     """(uint8 RGB, where it came from) of a guide given as a path or an array."""
-    from render.media import read_image, to_rgb8
+    from render.media.image import read_image, to_rgb8
 
     if isinstance(image, (str, os.PathLike)):
         try:

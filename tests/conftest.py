@@ -38,7 +38,7 @@ def tiny_cnn():
 @pytest.fixture
 def photo() -> np.ndarray:
     """A small textured uint8 RGB image."""
-    from render.media import default_image
+    from render.media.image import default_image
 
     return default_image((80, 56), seed=3)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
-from render.encode import FrameEncoder
+from render.encoding.encoder import FrameEncoder
 
 
 def gradient(width: int, height: int, shift: int = 0) -> np.ndarray:

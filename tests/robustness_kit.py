@@ -15,7 +15,7 @@ from media_probe import make_clip
 from pipelines.cli import main
 from pipelines.outputs import sidecar_path
 from pipelines.sequence.checkpoints import work_dir_for
-from render.media import default_image, write_image
+from render.media.image import default_image, write_image
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ("model.name=efficientnet_lite0", "model.weights=none", "dream.octaves=1",

@@ -10,7 +10,7 @@ from conftest import QUIET, video_preset
 from media_probe import audio_streams, ffmpeg
 
 from pipelines import video
-from render.encode import AudioTrack
+from render.encoding.encoder import AudioTrack
 
 
 @pytest.mark.parametrize("codec,copied", [("aac", True), ("mp3", True), ("ac3", False),

@@ -15,12 +15,12 @@ from pipelines.cli import main
 from pipelines.config.settings import FlowConfig
 from pipelines.sequence.checkpoints import CheckpointStore
 from pipelines.sequence.scheduler import FramePlan, FrameScheduler
-from pipelines.sources import Clip, generated_frames
+from pipelines.source.inputs import Clip, generated_frames
 from pipelines.warp.affine import AffineMotion, affine_matrix, warp
 from pipelines.warp.carry import FlowMotion, SharedWindow
 from pipelines.warp.color import coherence_finish
 from render.engine import DreamEngine, DreamSettings
-from render.media import read_image
+from render.media.image import read_image
 from render.models import LayerTerm
 
 SETTINGS = DreamSettings(octaves=1, steps=2, step_size=0.05, tile=64)

@@ -24,8 +24,8 @@ from pipelines.cluster import driver as driver_module
 from pipelines.cluster.chunks import owner, plan_chunks
 from pipelines.cluster.cuts import scene_cuts
 from pipelines.cluster.worker import CRASH_HOOK
-from pipelines.sources import generated_frames
-from render.media import default_image, read_image, write_image
+from pipelines.source.inputs import generated_frames
+from render.media.image import default_image, read_image, write_image
 
 STILL = ["model.name=efficientnet_lite0", "model.weights=none", "dream.octaves=1",
          "dream.steps=1", "--quiet"]

@@ -1,4 +1,5 @@
-"""Tests for render.encode: real ffmpeg round trips for MP4/GIF, atomic output, failure cleanup."""
+"""Tests for render.encoding.encoder: real ffmpeg round trips for MP4/GIF, atomic output,
+failure cleanup."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import pytest
 from encode_kit import duration, encode_frames, gradient, listing, probe
 from media_probe import read_audio, read_gif_info, read_mp4  # noqa: E402  (tests/ is on sys.path)
 
-from render import encode
-from render.encode import FrameEncoder, output_kind
+from render.encoding import encoder as encode
+from render.encoding.encoder import FrameEncoder, output_kind
+from render.encoding.gif_palette import gif_timing
 from render.errors import UserError
-from render.gif import gif_timing
 
 
 def test_gif_reader_on_hand_built_gif() -> None:

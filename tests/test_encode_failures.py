@@ -1,4 +1,4 @@
-"""render.encode's failures and life cycle: abort, exceptions, disk full, a dying ffmpeg,
+"""render.encoding.encoder's failures and life cycle: abort, exceptions, disk full, a dying ffmpeg,
 unwritable places; nothing partial is ever left under the output name."""
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import pytest
 from encode_kit import encode_frames, gradient, listing
 from media_probe import read_mp4  # noqa: E402  (tests/ is on sys.path)
 
-from render import encode, ffmpeg
-from render.encode import FrameEncoder
+from render.encoding import encoder as encode
+from render.encoding.encoder import FrameEncoder
 from render.errors import UserError
+from render.media import ffmpeg
 
 # --------------------------------------------------------------------------- lifecycle/failures
 

@@ -1,4 +1,4 @@
-"""render.encode's GIFs: exact delays, loop counts, palettes, dithers, audio ignored."""
+"""render.encoding.encoder's GIFs: exact delays, loop counts, palettes, dithers, audio ignored."""
 
 from __future__ import annotations
 

@@ -144,7 +144,7 @@ def _input_gradient(model, x):
 def test_fast_input_gradient_equals_tensorflows(padding, kernel):
     import keras
 
-    from render.engine import with_fast_input_gradients
+    from render.input_gradients import with_fast_input_gradients
 
     keras.utils.set_random_seed(3)
     inp = keras.Input((None, None, 3))

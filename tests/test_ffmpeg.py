@@ -1,4 +1,4 @@
-"""render.ffmpeg.stderr_reason: the one line of ffmpeg's stderr a user sees, on stderr texts
+"""render.media.ffmpeg.stderr_reason: the one line of ffmpeg's stderr a user sees, on stderr texts
 the bundled ffmpeg really printed (full logs as imageio-ffmpeg reports them while decoding,
 and `-loglevel error` output while encoding)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from render.ffmpeg import stderr_reason
+from render.media.ffmpeg import stderr_reason
 
 BANNER = (
     "ffmpeg version n9.0.2 Copyright (c) 2000-2026 the FFmpeg developers\n"

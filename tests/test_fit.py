@@ -16,8 +16,8 @@ from media_probe import read_mp4
 from pipelines import zoom
 from pipelines.config import presets
 from pipelines.run_options import RunOptions
-from pipelines.sources import still_input, video_input
-from render.media import write_image
+from pipelines.source.inputs import still_input, video_input
+from render.media.image import write_image
 
 
 def disc_image(size: tuple[int, int]) -> np.ndarray:

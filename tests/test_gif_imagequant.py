@@ -15,7 +15,7 @@ from encode_kit import encode_frames, gradient, listing
 from media_probe import read_gif_info
 
 from pipelines.cli import main
-from render import gif_imagequant, gifsicle
+from render.encoding import gif_imagequant, gifsicle
 from render.errors import UserError
 
 IQ = {"gif_encoder": "imagequant"}
@@ -158,7 +158,7 @@ def test_lossy_makes_the_gif_smaller_and_keeps_its_timing(tmp_path: Path, encode
 
 
 def test_failure_leaves_nothing(tmp_path: Path) -> None:
-    from render.encode import FrameEncoder
+    from render.encoding.encoder import FrameEncoder
 
     with pytest.raises(KeyError), FrameEncoder(tmp_path / "x.gif", (16, 16), 10, **IQ) as enc:
         enc.write(gradient(16, 16))
@@ -173,7 +173,7 @@ def test_failure_leaves_nothing(tmp_path: Path) -> None:
     ({"gif_palette": "scene", **IQ}, "gif palette"),
 ])
 def test_bad_encoder_options_are_user_errors(tmp_path: Path, kwargs: dict, message: str) -> None:
-    from render.encode import FrameEncoder
+    from render.encoding.encoder import FrameEncoder
 
     with pytest.raises(UserError, match=message):
         FrameEncoder(tmp_path / "x.gif", (8, 8), 10, **kwargs)
@@ -202,7 +202,7 @@ def test_bad_gif_keys_exit_2_before_anything_is_written(tmp_path: Path, capsys, 
 
 def test_a_failing_gifsicle_is_one_line_and_leaves_nothing(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from render.encode import FrameEncoder
+    from render.encoding.encoder import FrameEncoder
 
     monkeypatch.setattr(gifsicle, "gifsicle_exe", lambda: "/bin/false")
     failed = r"x\.gif: gifsicle failed \(exit code 1\)"

@@ -9,11 +9,11 @@ from media_probe import make_clip
 from pipelines.config.settings import FlowConfig
 from pipelines.sequence.checkpoints import CheckpointStore
 from pipelines.sequence.scheduler import FramePlan, FrameScheduler
-from pipelines.sources import Clip, generated_frames
+from pipelines.source.inputs import Clip, generated_frames
 from pipelines.warp.carry import FlowMotion, SharedWindow
 from pipelines.warp.flow import glitch_mask
-from render import decode
 from render.engine import DreamSettings
+from render.media import video as decode
 
 SIZE, COUNT, GLITCH = (96, 64), 12, 5
 BAND = slice(24, 34)

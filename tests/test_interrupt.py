@@ -20,8 +20,8 @@ from media_probe import read_mp4
 from pipelines.cli import main
 from pipelines.sequence.checkpoints import work_dir_for
 from pipelines.sequence.lock import lock_path, output_lock
-from render import ffmpeg
-from render.media import read_image
+from render.media import ffmpeg
+from render.media.image import read_image
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMES = 10

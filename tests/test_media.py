@@ -1,4 +1,4 @@
-"""render.media.atomic_write_bytes, the one atomic writer (images, sidecars, checkpoints)."""
+"""render.media.image.atomic_write_bytes, the one atomic writer (images, sidecars, checkpoints)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from render.errors import UserError
-from render.media import atomic_write_bytes
+from render.media.image import atomic_write_bytes
 
 
 def test_atomic_write_is_all_or_nothing_and_leaves_no_temp(

@@ -15,7 +15,7 @@ from pipelines.cli import main
 from pipelines.sequence.checkpoints import CheckpointStore
 from render import memory
 from render.errors import UserError
-from render.media import default_image, write_image
+from render.media.image import default_image, write_image
 
 GB = 2**30
 ZOOM = ["zoom", "model.name=efficientnet_lite0", "model.weights=none", "size=[64,48]",

@@ -45,7 +45,7 @@ def test_packaged_inception_dreams_offline_and_the_sidecar_names_it():
     import numpy as np
 
     from render import Dreamer
-    from render.media import default_image
+    from render.media.image import default_image
     from render.nets import inception_2015
 
     lines = []

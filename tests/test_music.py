@@ -11,10 +11,12 @@ import pytest
 from conftest import QUIET, video_preset, zoom_preset
 from media_probe import audio_streams, make_clip, read_audio, read_mp4
 
-from pipelines import audio_features, audio_synth, zoom
+from pipelines import zoom
+from pipelines.audio import features as audio_features
+from pipelines.audio import synth as audio_synth
 from pipelines.cli import main
 from pipelines.sequence import loop
-from render import audio as audio_io
+from render.media import audio as audio_io
 
 RATE = audio_features.SAMPLE_RATE
 

@@ -19,8 +19,8 @@ from pipelines import still
 from pipelines.cli import Terminated, main
 from pipelines.sequence import checkpoints
 from pipelines.sequence.checkpoints import CheckpointStore, work_dir_for
-from render import ffmpeg
 from render.engine import DreamEngine
+from render.media import ffmpeg
 
 SMALL = ["model.name=efficientnet_lite0", "model.weights=none", "dream.octaves=1",
          "dream.steps=1", "--quiet"]

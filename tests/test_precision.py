@@ -76,7 +76,7 @@ def test_network_copy_computes_in_reduced_precision_and_leaves_original(tiny_cnn
 @pytest.fixture(scope="module")
 def float32_run(tiny_cnn):
     """The float32 engine and its dream of the `photo` fixture's image (seed 5)."""
-    from render.media import default_image
+    from render.media.image import default_image
 
     reference = engine(tiny_cnn, "float32")
     return reference, reference.dream(default_image((80, 56), seed=3), SETTINGS, seed=5)

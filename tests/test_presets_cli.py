@@ -14,7 +14,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.config import presets
 from render.errors import UserError
-from render.media import read_image
+from render.media.image import read_image
 from render.nets import inception_2015
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,7 +112,7 @@ def test_cli_debug_shows_traceback(capsys):
 
 def test_cli_refuses_output_equal_to_input(tmp_path, capsys):
     src = tmp_path / "in.png"
-    from render.media import default_image, write_image
+    from render.media.image import default_image, write_image
 
     write_image(src, default_image((64, 48)))
     before = src.read_bytes()
@@ -124,7 +124,7 @@ def test_cli_refuses_output_equal_to_input(tmp_path, capsys):
 def test_still_preset_end_to_end(tmp_path):
     """The real CLI in a subprocess: dreamed PNG differs from its input, sidecar says how."""
     src = tmp_path / "ünï cödé in.png"
-    from render.media import default_image, write_image
+    from render.media.image import default_image, write_image
 
     image = default_image((160, 120), seed=4)
     write_image(src, image)

@@ -13,7 +13,7 @@ from media_probe import make_clip
 
 from pipelines.cli import main
 from pipelines.config import presets
-from render.media import default_image, write_image
+from render.media.image import default_image, write_image
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 DREAM = ["dream.steps=1", "dream.octaves=1"]

@@ -16,7 +16,7 @@ from media_probe import read_mp4
 from pipelines import zoom
 from pipelines.cli import main
 from pipelines.sequence.checkpoints import work_dir_for
-from render.media import default_image, read_image, write_image
+from render.media.image import default_image, read_image, write_image
 
 ZOOM = ["model.name=efficientnet_lite0", "model.weights=none", "frames=6", "fps=20",
         "motion.zoom=1.05", "dream.octaves=1", "dream.steps=2", "dream.first_frame.octaves=1",

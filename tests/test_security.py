@@ -25,7 +25,7 @@ from robustness_kit import (
 )
 
 from pipelines.cli import main
-from render.media import read_image
+from render.media.image import read_image
 
 pytestmark = pytest.mark.usefixtures("pinned_memory")  # refusals must not depend on free memory
 

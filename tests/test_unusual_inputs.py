@@ -15,7 +15,7 @@ from robustness_kit import clip, image, render_argv
 from pipelines.cli import main
 from pipelines.outputs import sidecar_path
 from pipelines.sequence.checkpoints import work_dir_for
-from render.media import default_image, read_image
+from render.media.image import default_image, read_image
 
 pytestmark = pytest.mark.usefixtures("pinned_memory")  # refusals must not depend on free memory
 

@@ -16,15 +16,15 @@ from pipelines.cli import main
 from pipelines.config.settings import FlowConfig
 from pipelines.sequence.checkpoints import CheckpointStore, work_dir_for
 from pipelines.sequence.scheduler import FramePlan, FrameScheduler
-from pipelines.sources import Clip, FrameWindow, generated_frames
+from pipelines.source.inputs import Clip, FrameWindow, generated_frames
 from pipelines.warp import color
 from pipelines.warp.carry import FlowMotion, SharedWindow, carry
 from pipelines.warp.color import coherence_finish
 from pipelines.warp.flow import optical_flow, reliable_mask, warp_by_flow
-from render import decode
 from render.engine import DreamSettings
 from render.errors import UserError
-from render.media import default_image, read_image
+from render.media import video as decode
+from render.media.image import default_image, read_image
 
 
 def shifted(image: np.ndarray, dx: int, dy: int) -> np.ndarray:

@@ -145,7 +145,7 @@ def test_real_offline_model_dreams_end_to_end(packaged):
     import numpy as np
 
     from render import Dreamer
-    from render.media import default_image
+    from render.media.image import default_image
 
     lines = []
     dreamer = Dreamer(model="inception_v3", octaves=2, steps=3, step_size=0.05,

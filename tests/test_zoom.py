@@ -17,7 +17,7 @@ from pipelines.sequence.scheduler import FramePlan, FrameScheduler
 from pipelines.warp.affine import AffineMotion, affine_matrix, warp
 from render.engine import DreamEngine, DreamSettings
 from render.errors import UserError
-from render.media import read_image
+from render.media.image import read_image
 from render.models import LayerTerm
 
 
@@ -178,7 +178,7 @@ def test_the_sidecar_says_which_layer_weights_are_scheduled(tmp_path, shared_eng
 
 
 def test_another_input_under_the_same_name_does_not_resume(tmp_path, monkeypatch):
-    from render.media import default_image, write_image
+    from render.media.image import default_image, write_image
 
     photo, out = tmp_path / "in.png", tmp_path / "out.mp4"
     write_image(photo, default_image((64, 48), seed=1))

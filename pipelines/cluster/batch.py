@@ -24,7 +24,7 @@ from pipelines.config.settings import ClusterConfig, Settings
 from pipelines.outputs import check_writable, sidecar_path
 from pipelines.run_options import RunOptions
 from render.errors import ConfigError, UserError, os_reason
-from render.media import atomic_write_bytes
+from render.media.image import atomic_write_bytes
 
 BATCH_PIPELINES = ("still", "zoom", "video")
 EXTENSIONS = {"still": ".png", "zoom": ".mp4", "video": ".mp4"}
@@ -238,8 +238,8 @@ def _on_cluster(jobs: list[Preset], cfg: ClusterConfig, opts: RunOptions
 def _on_cluster_single(preset: Preset, opts: RunOptions) -> list[Path]:
     """One still or zoom (to its own outputs) as one task on the cluster."""
     from pipelines.outputs import resolve_outputs
-    from render.encode import output_kind
-    from render.media import check_image_output
+    from render.encoding.encoder import output_kind
+    from render.media.image import check_image_output
 
     settings = preset.settings
     still = settings.pipeline == "still"

@@ -26,7 +26,7 @@ from pipelines.cluster.worker import ChunkResult, ChunkWorker
 from pipelines.config.settings import Settings
 from pipelines.sequence.checkpoints import CheckpointStore
 from pipelines.sequence.scheduler import CheckpointWriter, Frame
-from pipelines.sources import Clip
+from pipelines.source.inputs import Clip
 from render.errors import ConfigError, UserError
 
 AHEAD = 2  # chunks queued per worker beyond the one it is dreaming

@@ -8,7 +8,7 @@ nothing is ever `eval`ed: `evaluate` computes the tree itself with NumPy, for ev
 once, so a division by zero or a non-finite value is found at the frame where it happens.
 
 Variables: t (frame index), s (seconds, t / fps), fps, pi, and the audio features rms, onset,
-beat, bpm (see pipelines.audio_features). Functions: sin, cos, abs, min, max, clip(x, lo, hi),
+beat, bpm (see pipelines.audio.features). Functions: sin, cos, abs, min, max, clip(x, lo, hi),
 smooth(x, frames) (centred moving average over `frames` frames) and band(lo_hz, hi_hz) (the
 energy between two frequencies, a feature).
 """

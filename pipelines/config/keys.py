@@ -10,9 +10,9 @@ from typing import Any
 
 from pipelines.config.keyframes import INTERPOLATIONS
 from pipelines.config.schema import Field, Schema
-from render.encode import X264_PRESETS
-from render.gif import GIF_DITHERS, GIF_ENCODERS, GIF_PALETTES
-from render.gifsicle import LOSSY_MAX
+from render.encoding.encoder import X264_PRESETS
+from render.encoding.gif_palette import GIF_DITHERS, GIF_ENCODERS, GIF_PALETTES
+from render.encoding.gifsicle import LOSSY_MAX
 from render.models import MODELS
 from render.options import PRECISIONS, SMOOTHING
 
@@ -96,7 +96,7 @@ SEQUENCE: dict[str, Any] = {
         "loop_count": Field("int", 0, low=-1, high=65535, help="0 = loop forever"),
         "max_mb": Field("float", None, above=0, high=10_000, nullable=True,
                         help="size cap: shrink scale, then fps, then colours to fit"),
-        # issue 19: libimagequant GIFs (render/gif_imagequant.py), gifsicle's lossy LZW
+        # issue 19: libimagequant GIFs (render/encoding/gif_imagequant.py), gifsicle's lossy LZW
         "encoder": Field("choice", "imagequant", choices=GIF_ENCODERS,
                          help="imagequant (libimagequant palettes) or ffmpeg (palettegen)"),
         "dither_level": Field("float", 0.0, low=0, high=1,
@@ -113,7 +113,7 @@ SEQUENCE: dict[str, Any] = {
 
 # --- soundtrack and audio features (issue 16) ---------------------------------------------
 # `audio: FILE` is short for `audio.file: FILE` (presets.apply_overrides); GENERATED_AUDIO is a
-# track the project synthesises (pipelines.audio_synth), so the music preset needs no file
+# track the project synthesises (pipelines.audio.synth), so the music preset needs no file
 GENERATED_AUDIO = "generated"
 SHORTHANDS = {"audio": "file"}  # a scalar given for this group sets this key of it
 

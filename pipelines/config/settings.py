@@ -18,9 +18,9 @@ from pipelines.config.expressions import Values
 from pipelines.config.keyframes import Schedule
 from pipelines.config.keys import AUDIO_FRAMES, DREAM_BOUNDS, GENERATED_AUDIO, ZOOM
 from render.classes import class_indices
+from render.encoding.gif_palette import gif_dither_option
+from render.encoding.gifsicle import gifsicle_exe
 from render.errors import ConfigError, UserError
-from render.gif import gif_dither_option
-from render.gifsicle import gifsicle_exe
 from render.models import LOGIT_MODELS, MODELS, LayerTerm, classifier_note, parse_layers
 
 MOTION_KEYS = ("zoom", "angle", "translate_x", "translate_y")
@@ -375,7 +375,7 @@ def _directed(cfg: Mapping[str, Any]) -> DirectedConfig:
     """dream.guide / classes / mask checked up front: files readable, class names known, and
     a model with a classifier for classes."""
     from render.masks import check_mask_file
-    from render.media import check_readable_file, read_image
+    from render.media.image import check_readable_file, read_image
 
     dream = cfg["dream"]
     guide = _path(dream.get("guide"))

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from render.errors import UserError
-from render.media import atomic_write_bytes, image_file_size, read_image, write_image
+from render.media.image import atomic_write_bytes, read_image, write_image
+from render.media.image_header import image_file_size
 
 MANIFEST = "manifest.json"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

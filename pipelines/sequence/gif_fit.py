@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from render.encode import FrameEncoder
-from render.media import resize
+from render.encoding.encoder import FrameEncoder
+from render.media.image import resize
 from render.models import Notify
 
 MIN_SCALE = 0.5  # below this, drop frames instead

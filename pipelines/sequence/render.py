@@ -24,7 +24,7 @@ from pipelines.sequence.checkpoints import CheckpointStore, work_dir_for
 from pipelines.sequence.gif_fit import fit_gif
 from pipelines.sequence.scheduler import FrameScheduler
 from render import device
-from render.encode import AudioTrack, FrameEncoder, output_kind
+from render.encoding.encoder import AudioTrack, FrameEncoder, output_kind
 from render.errors import UserError
 
 

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from pipelines.config.settings import FlowConfig
-from pipelines.sources import Clip, FrameWindow
+from pipelines.source.inputs import Clip, FrameWindow
 from pipelines.warp.flow import FLOW_METHODS, glitch_mask, optical_flow, reliable_mask, warp_by_flow
 from render.models import Notify
 

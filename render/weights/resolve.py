@@ -246,7 +246,7 @@ def fallback_notice(model: LoadedModel) -> str:
     marker file under render.weights.cache.cache_dir() holds it), then a short form: the full
     one is about 300 characters, printed on every render it buried the render's own output.
     A different notice (another reason, another model) is shown in full again."""
-    from render.media import atomic_write_bytes
+    from render.media.image import atomic_write_bytes
     from render.weights.cache import cache_dir
 
     assert model.notice is not None

@@ -1,5 +1,5 @@
 """Audio through the bundled ffmpeg: probe a file for its audio stream, decode it to float PCM,
-and write PCM back as a WAV (a soundtrack made or changed here, muxed by render.encode).
+and write PCM back as a WAV (a soundtrack made or changed here, muxed by render.encoding.encoder).
 
 Any file ffmpeg reads works (wav, mp3, m4a, flac, ogg, or a video's sound). Commands are
 argument lists (never a shell); files are given absolute, so a name like 'pipe:1' is a file.
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from render import ffmpeg
 from render.errors import UserError
-from render.media import check_readable_file
+from render.media import ffmpeg
+from render.media.image import check_readable_file
 
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 _AUDIO = re.compile(r"Stream #\d+:\d+.*?: Audio: (\w+)")

@@ -1,5 +1,5 @@
 """GIF specifics: frame delays in whole centiseconds, and the two-pass palette (palettegen,
-then paletteuse with a dither) as one ffmpeg filter graph. render.encode runs it."""
+then paletteuse with a dither) as one ffmpeg filter graph. render.encoding.encoder runs it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ GIF_PALETTES = ("clip", "group", "frame")  # group: imagequant only (GROUP_FRAME
 FFMPEG_PALETTES = ("clip", "frame")
 GROUP_FRAMES = 10  # frames that share one palette with `palette: group`
 # who quantizes and writes a GIF: ffmpeg (palettegen/paletteuse) or libimagequant + Pillow
-# (render.gif_imagequant); see the README's "Loops and GIFs" for the measurements
+# (render.encoding.gif_imagequant); see the README's "Loops and GIFs" for the measurements
 GIF_ENCODERS = ("ffmpeg", "imagequant")
 
 

@@ -8,7 +8,7 @@ the *background* (``liq_image_set_background``, gifski's trick): a pixel that th
 represents at least as well as the palette does becomes transparent, and static areas are not
 dithered again, so the dither does not crawl between frames. Pillow writes every frame cropped
 to the rectangle that changed (disposal 1: keep the last frame) with its transparent index; it
-does the LZW, never us. The encoder (render.encode) then runs gifsicle -O3 over the file,
+does the LZW, never us. The encoder (render.encoding.encoder) then runs gifsicle -O3 over the file,
 which makes unchanged pixels transparent and drops repeated colour tables.
 
 Palettes: ``frame`` (one per frame: the best PSNR at equal size on the bench clips), ``group``
@@ -29,9 +29,9 @@ import imagequant
 import numpy as np
 from PIL import Image
 
+from render.encoding.gif_palette import GIF_PALETTES as IQ_PALETTES
+from render.encoding.gif_palette import GROUP_FRAMES
 from render.errors import UserError
-from render.gif import GIF_PALETTES as IQ_PALETTES
-from render.gif import GROUP_FRAMES
 
 # libimagequant speed 1 (slowest) .. 10: its default 3 took 1.7-1.9x as long as 6 on the zoom
 # bench clip for -0.5 dB (clip palette) to +0.1 dB (frame palettes) at about the same size

@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from pipelines import audio_synth
+from pipelines.audio import synth as audio_synth
 from pipelines.config.expressions import plain_variables
 from pipelines.config.keys import GENERATED_AUDIO
 from pipelines.config.settings import AudioConfig, Settings
 from pipelines.sequence import loop
-from render import audio as audio_io
-from render.encode import AudioTrack, output_kind
+from render.encoding.encoder import AudioTrack, output_kind
 from render.errors import ConfigError, UserError
+from render.media import audio as audio_io
 
 MUX_RATE = 48000  # Hz: a track this module writes itself (generated, or a cross-faded loop)
 
@@ -110,7 +110,7 @@ def variables(settings: Settings, track: Track | None, fps: float, frames: int
     values: dict[str, Any] = plain_variables(frames, fps)
     if track is None:
         return values, None
-    from pipelines import audio_features
+    from pipelines.audio import features as audio_features
 
     names, bands = settings.features()
     rate = audio_features.analysis_rate(bands)

@@ -20,14 +20,14 @@ Design choices:
   at the effective rate. The palette is built in the same process (split/palettegen/
   paletteuse), which means ffmpeg holds every frame in memory until the end: fine for
   GIF-sized clips, not for long high-resolution ones (use MP4 for those).
-* ``gif_encoder="imagequant"`` (issue 19) sends GIF frames to ``render.gif_imagequant``
+* ``gif_encoder="imagequant"`` (issue 19) sends GIF frames to ``render.encoding.gif_imagequant``
   instead of ffmpeg (libimagequant palettes, Pillow writes the file into the same temp name),
   then gifsicle -O3 recompresses it losslessly; ``gif_lossy`` runs gifsicle's lossy LZW over
   either encoder's GIF. The keyword defaults here are the ffmpeg encoder's (as before); the
   presets' defaults (``gif.*`` keys) are the measured best, imagequant with frame palettes.
 * MP4 audio is added once the video is finished (a second ffmpeg run, which copies the
   video stream), cut or padded with silence to exactly the video's length, known only then.
-* ffmpeg runs through ``render.ffmpeg`` (stderr in a temp file, never a pipe, so it cannot
+* ffmpeg runs through ``render.media.ffmpeg`` (stderr in a temp file, never a pipe, so it cannot
   fill up and deadlock the frame writer). On failure its first error line becomes the
   one-line ``UserError`` message (``ffmpeg.stderr_reason``), and the full stderr is chained
   as the cause.
@@ -48,12 +48,12 @@ from types import TracebackType
 
 import numpy as np
 
-from render import ffmpeg
+from render.encoding.gif_imagequant import GifQuantizer
+from render.encoding.gif_palette import GIF_ENCODERS, gif_timing, palette_graph
+from render.encoding.gifsicle import LOSSY_MAX, gifsicle_exe
+from render.encoding.gifsicle import optimize as gifsicle_optimize
 from render.errors import UserError
-from render.gif import GIF_ENCODERS, gif_timing, palette_graph
-from render.gif_imagequant import GifQuantizer
-from render.gifsicle import LOSSY_MAX, gifsicle_exe
-from render.gifsicle import optimize as gifsicle_optimize
+from render.media import ffmpeg
 
 __all__ = ["AudioTrack", "FrameEncoder", "fps_fraction", "gif_timing", "output_kind"]
 
@@ -252,7 +252,7 @@ class FrameEncoder:
         """ffmpeg input + output arguments for a looping GIF (validates the GIF options);
         `fps_notice`: say when the fps is rounded (off when the fps is a preset's, not the
         user's own choice). With `encoder` imagequant there is no ffmpeg: the frames go to a
-        GifQuantizer (render.gif_imagequant), and no arguments are returned."""
+        GifQuantizer (render.encoding.gif_imagequant), and no arguments are returned."""
         if encoder not in GIF_ENCODERS:
             raise UserError(f"gif encoder {encoder!r} is not one of {', '.join(GIF_ENCODERS)}")
         if lossy is not None:

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from pipelines.config.settings import DreamConfig, Settings
-from pipelines.fit import (
+from pipelines.source.fit import (
     budget_notice,
     budget_size,
     even_size,
@@ -24,11 +24,12 @@ from pipelines.fit import (
     fitted,
     place,
 )
-from render import decode
-from render.encode import AudioTrack
+from render.encoding.encoder import AudioTrack
 from render.errors import ConfigError, UserError
 from render.masks import Masks, load_masks
-from render.media import default_image, image_file_size, read_image, resize
+from render.media import video as decode
+from render.media.image import default_image, read_image, resize
+from render.media.image_header import image_file_size
 from render.memory import check_memory
 from render.models import Notify, stderr_notify
 

@@ -7,7 +7,7 @@ librosa does the analysis: it is the field's standard for onset strength and bea
 (Ellis' dynamic-programming tracker), well kept, and already what music-visualiser tools
 build on; aubio and essentia would do too but are C++ extensions with thinner Python wheels.
 It is imported here only, and only when a render has a soundtrack (it takes seconds to load).
-Audio is decoded by the bundled ffmpeg (render.audio), never by librosa's own loaders.
+Audio is decoded by the bundled ffmpeg (render.media.audio), never by librosa's own loaders.
 
 Each feature is computed every HOP samples (11.6 ms at 22050 Hz), then pooled into video
 frames: frame t covers [t / fps, (t + 1) / fps) of the track; loudness and bands are averaged

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from render.media import resize
+from render.media.image import resize
 from render.models import Notify
 
 

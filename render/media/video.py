@@ -16,10 +16,10 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
-from render import ffmpeg
-from render.encode import fps_fraction
+from render.encoding.encoder import fps_fraction
 from render.errors import UserError
-from render.media import check_readable_file
+from render.media import ffmpeg
+from render.media.image import check_readable_file
 
 # imageio-ffmpeg warns whenever the frames are read at another size than the file's: here that
 # is always on purpose
