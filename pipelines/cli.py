@@ -71,12 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _render(args: argparse.Namespace) -> int:
     from pipelines.config import presets
+    from pipelines.config.settings import SequenceSettings
     from pipelines.registry import runner
     from pipelines.run_options import RunOptions
 
     start = time.monotonic()
     preset = presets.load(args.preset, args.overrides)  # every key checked: no TensorFlow yet
-    if args.preview and preset.settings.sequence is None:
+    if args.preview and not isinstance(preset.settings, SequenceSettings):
         raise UserError(f"--preview: is for zoom and video presets; {args.preset} is a "
                         f"{preset.settings.pipeline}")
     from pipelines.route import route  # batches, and renders on a cluster

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from pipelines import dreaming
 from pipelines.config.presets import Preset
+from pipelines.config.settings import LayersSettings
 from pipelines.outputs import resolve_outputs, write_sidecar
 from pipelines.run_options import RunOptions
 from pipelines.source.inputs import masks as read_masks
@@ -46,11 +47,10 @@ def contact_sheet(tiles: list[np.ndarray], columns: int = 0, gap: int = 4) -> np
     return sheet
 
 
-def run(preset: Preset, opts: RunOptions) -> list[Path]:
+def run(preset: Preset[LayersSettings], opts: RunOptions) -> list[Path]:
     """Dream the same image once per layer (one compiled engine, one-hot layer weights)."""
     settings = preset.settings
     gallery = settings.gallery
-    assert gallery is not None
     outputs = resolve_outputs(settings, preset.name, ".png", check_image_output)
     masks = read_masks(settings.dream)
     image = still_input(settings, opts.notify)

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from pipelines.config.settings import Settings
+from pipelines.config.settings import SequenceSettings, Settings
 from render.errors import UserError
 from render.media.image import atomic_write_bytes
 from render.media.image_header import image_file_size
@@ -40,7 +40,8 @@ def resolve_outputs(settings: Settings, preset_name: str, default_ext: str,
         check_writable(p, f"output {p}")
     if len(set(map(str, paths))) != len(paths):
         raise UserError("output: the same path is listed twice")
-    frames_dir = settings.sequence.frames_dir if settings.sequence else None
+    frames_dir = (settings.sequence.frames_dir if isinstance(settings, SequenceSettings)
+                  else None)
     if frames_dir:
         where = frames_dir
         if where.exists() and not where.is_dir():

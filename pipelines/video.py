@@ -13,7 +13,7 @@ from pipelines import dreaming
 from pipelines.audio import soundtrack
 from pipelines.audio.soundtrack import Track
 from pipelines.config.presets import Preset
-from pipelines.config.settings import Settings, VideoConfig
+from pipelines.config.settings import VideoConfig, VideoSettings
 from pipelines.run_options import RunOptions
 from pipelines.sequence import loop
 from pipelines.sequence.frame_plan import make_plan
@@ -41,7 +41,7 @@ class VideoSetup:
     """A video render once its inputs are read and every scheduled value is checked: what
     both the single-process and the cluster renders start from."""
 
-    settings: Settings  # keyframes fitted, expressions resolved for every frame
+    settings: VideoSettings  # keyframes fitted, expressions resolved for every frame
     outputs: list[Path]
     clip: Clip
     track: Track | None  # the soundtrack: a file of its own, else the source's sound
@@ -53,28 +53,25 @@ class VideoSetup:
     def mp4_audio(self, workdir: Path) -> AudioTrack | None:
         """The soundtrack as the MP4s get it (trimmed or cross-faded like the frames)."""
         seq = self.settings.sequence
-        assert seq is not None
         return soundtrack.mp4_track(self.track, self.clip.fps, self.clip.count,
                                     seq.loop.mode, seq.loop.frames, workdir)
 
     def record(self, audio: AudioTrack | None) -> dict[str, Any]:
         """The sidecar's clip, flow, colour and audio entries."""
-        assert self.settings.video is not None
         return {**clip_record(self.clip, self.settings.video),
                 "audio": soundtrack.mux_record(self.audio_record, audio)}
 
 
-def prepare(preset: Preset, opts: RunOptions) -> VideoSetup:
+def prepare(preset: Preset[VideoSettings], opts: RunOptions) -> VideoSetup:
     """Read the clip and the soundtrack, fit the keyframes to the clip and check every
     scheduled value at every frame: all before any dreaming or writing."""
     settings = preset.settings
     seq, video = settings.sequence, settings.video
-    assert seq is not None and video is not None
     outputs = sequence_outputs(preset)
     track = soundtrack.open_track(settings.audio)  # a file of its own replaces the source's
     clip = video_input(settings, opts.notify, even=any(
         output_kind(path) == "mp4" for path in outputs) or opts.preview)
-    if settings.audio is not None and settings.audio.sets_frames:  # frames: audio
+    if settings.audio.sets_frames:  # frames: audio
         assert track is not None
         clip = replace(clip, count=min(clip.count, max(track.frames(clip.fps), 2)))
     masks = read_masks(settings.dream, clip.count, clip.fps)  # before any dreaming
@@ -84,7 +81,7 @@ def prepare(preset: Preset, opts: RunOptions) -> VideoSetup:
     settings = settings.resolved(clip.count, values)
     soundtrack.gif_only_notice(track, outputs, opts.notify)
     salt = f"-{clip.record.get('bytes')}-{clip.record.get('mtime_ns')}" + (
-        track.salt if track and settings.audio and settings.audio.track else "")
+        track.salt if track and settings.audio.track else "")
     if track is None and video.audio == "source":
         track = soundtrack.source_track(clip.audio)
         audio_record = None if track is None else {"source": track.label, "start": track.start}
@@ -92,7 +89,7 @@ def prepare(preset: Preset, opts: RunOptions) -> VideoSetup:
                       salt + dreaming.directed_salt(settings.dream), masks)
 
 
-def preview(setup: VideoSetup, preset: Preset, opts: RunOptions) -> list[Path]:
+def preview(setup: VideoSetup, preset: Preset[VideoSettings], opts: RunOptions) -> list[Path]:
     """The draft of the clip and the plot of its schedules (pipelines.preview)."""
     from pipelines import preview as draft
 
@@ -101,14 +98,13 @@ def preview(setup: VideoSetup, preset: Preset, opts: RunOptions) -> list[Path]:
                         clip.fps, setup.values, setup.track, opts)
 
 
-def run(preset: Preset, opts: RunOptions) -> list[Path]:
+def run(preset: Preset[VideoSettings], opts: RunOptions) -> list[Path]:
     """Render the dreamed clip to MP4/GIF (see pipelines.sequence.render)."""
     setup = prepare(preset, opts)
     if opts.preview:
         return preview(setup, preset, opts)
     settings, outputs, clip = setup.settings, setup.outputs, setup.clip
     video = settings.video
-    assert video is not None
     masks = setup.masks
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     plan = make_plan(settings.dream, settings.model, built.objective,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipelines.audio import soundtrack
 from pipelines.config.presets import Preset
+from pipelines.config.settings import ZoomSettings
 from pipelines.outputs import resolve_outputs
 from pipelines.run_options import RunOptions
 from pipelines.sequence import loop
@@ -22,12 +23,11 @@ from render.encoding.encoder import output_kind
 from render.errors import ConfigError
 
 
-def run(preset: Preset, opts: RunOptions) -> list[Path]:
+def run(preset: Preset[ZoomSettings], opts: RunOptions) -> list[Path]:
     """Render the zoom sequence to MP4/GIF (see pipelines.sequence.render); with
     `opts.preview`, only its preview (pipelines.preview)."""
     settings = preset.settings
     seq = settings.sequence
-    assert seq is not None and settings.motion is not None
     outputs = resolve_outputs(settings, preset.name, ".mp4", output_kind)  # sequence_outputs
     mode, fade = seq.loop.mode, seq.loop.frames
     track = soundtrack.open_track(settings.audio)

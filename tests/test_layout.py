@@ -12,6 +12,7 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.config import keys, presets
+from pipelines.config.settings import VideoSettings, ZoomSettings
 from pipelines.registry import PIPELINES
 from render.errors import UserError
 
@@ -141,4 +142,4 @@ def test_typed_settings_carry_parsed_schedules():
     settings = presets.load("zoom", ["frames=10", "motion.angle='0:(0), 9:(9)'"]).settings
     assert settings.motion is not None and settings.motion.angle.at(3) == pytest.approx(3.0)
     assert settings.sequence is not None and settings.sequence.frames == 10
-    assert settings.video is None and settings.gallery is None
+    assert isinstance(settings, ZoomSettings) and not isinstance(settings, VideoSettings)

@@ -18,7 +18,7 @@ import numpy as np
 from pipelines.audio import synth as audio_synth
 from pipelines.config.expressions import plain_variables
 from pipelines.config.keys import GENERATED_AUDIO
-from pipelines.config.settings import AudioConfig, Settings
+from pipelines.config.settings import AudioConfig, SequenceSettings
 from pipelines.sequence import loop
 from render.encoding.encoder import AudioTrack, output_kind
 from render.errors import ConfigError, UserError
@@ -103,7 +103,7 @@ def source_track(clip_audio: AudioTrack | None) -> Track | None:
                  clip_audio.codec)
 
 
-def variables(settings: Settings, track: Track | None, fps: float, frames: int
+def variables(settings: SequenceSettings, track: Track | None, fps: float, frames: int
               ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """What expressions read at frames 0..frames-1 (t, s, fps, pi and, with a track, the
     features they use), and the sidecar's `audio` record (None without a track)."""
@@ -115,7 +115,6 @@ def variables(settings: Settings, track: Track | None, fps: float, frames: int
     names, bands = settings.features()
     rate = audio_features.analysis_rate(bands)
     pcm = track.decode(rate, 1, frames / fps)[:, 0]
-    assert settings.audio is not None
     found = audio_features.cached(pcm, rate, fps, frames, names, bands,
                                   settings.audio.beat_decay)
     values.update(found.values)

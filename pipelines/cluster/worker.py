@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.cluster.chunks import Chunk
-from pipelines.config.settings import DreamConfig, FirstFrame, ModelConfig, Settings
+from pipelines.config.settings import DreamConfig, FirstFrame, ModelConfig, VideoSettings
 from pipelines.sequence.scheduler import FramePlan
 
 # test hook: a file named by this variable (when set as the worker starts) that holds
@@ -115,7 +115,7 @@ class ChunkWorker:
         return {"model": self.built.record(), "load_seconds": round(self.load_seconds, 3),
                 "pid": os.getpid()}
 
-    def dream_chunk(self, settings: Settings, chunk: Chunk, sources: np.ndarray,
+    def dream_chunk(self, settings: VideoSettings, chunk: Chunk, sources: np.ndarray,
                     first_source: np.ndarray | None, first_dream: np.ndarray | None
                     ) -> ChunkResult:
         """Frames [chunk.warm, chunk.end) from source frames [warm, end + 1) (the frame after
@@ -128,7 +128,6 @@ class ChunkWorker:
 
         start = time.perf_counter()
         warm, video = chunk.warm, settings.video
-        assert video is not None
         global_plan = make_plan(settings.dream, settings.model, self.built.objective,
                                 every_frame_first=video.flow.method == "none")
         window = ArrayWindow(sources)

@@ -13,13 +13,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import yaml
 
 from pipelines.config import keys
+from pipelines.config.build import build
 from pipelines.config.schema import validate
-from pipelines.config.settings import Settings, build
+from pipelines.config.settings import Settings
 from render.errors import ConfigError, UserError, show
 
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
@@ -29,15 +30,19 @@ MAX_NODES = 10_000
 MAX_DEPTH = 32
 
 
+S = TypeVar("S", bound=Settings)
+
+
 @dataclass(frozen=True)
-class Preset:
+class Preset(Generic[S]):
     """A resolved preset: the validated key tree (recorded in sidecars, hashed for resume),
-    the typed settings built from it, and the keys the command line set."""
+    the typed settings built from it (of its pipeline's own Settings class, which is what the
+    pipeline's `run` is typed to take), and the keys the command line set."""
 
     name: str
     source: Path
     config: dict[str, Any]
-    settings: Settings
+    settings: S
     overrides: tuple[str, ...] = ()  # the key=value texts of the command line
 
     def refuse(self, exc: ConfigError) -> UserError:
@@ -221,7 +226,7 @@ def written_for(data: dict[str, Any], pipeline: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def load(name_or_path: str, overrides: Sequence[str] = ()) -> Preset:
+def load(name_or_path: str, overrides: Sequence[str] = ()) -> Preset[Any]:
     """Load, override and validate a preset into typed Settings."""
     path = find(name_or_path)
     own = read_yaml(path)

