@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,20 +40,21 @@ from pipelines import video, zoom
 from pipelines.config import presets
 from pipelines.run_options import RunOptions
 from render.encoding.encoder import FrameEncoder
+from render.encoding.options import GifOptions
 from render.media.image import read_image
 
 SIZE, FPS = (480, 270), 20
-TODAY = {"gif_encoder": "ffmpeg", "gif_palette": "clip", "gif_dither": "bayer:3"}
-NEW = {"gif_encoder": "imagequant", "gif_palette": "frame", "gif_dither_level": 0.0}
-VARIANTS: dict[str, dict[str, Any]] = {
+TODAY = GifOptions(encoder="ffmpeg", palette="clip", dither="bayer:3")
+NEW = GifOptions(encoder="imagequant", palette="frame", dither_level=0.0)
+VARIANTS: dict[str, GifOptions] = {
     "ffmpeg two-pass, clip palette, bayer:3 (before)": TODAY,
-    "ffmpeg two-pass, frame palettes, bayer:3": {**TODAY, "gif_palette": "frame"},
+    "ffmpeg two-pass, frame palettes, bayer:3": replace(TODAY, palette="frame"),
     "imagequant, frame palettes, dither 0 (default)": NEW,
-    "imagequant, group palettes (10 frames), dither 0": {**NEW, "gif_palette": "group"},
-    "imagequant, clip palette, dither 0": {**NEW, "gif_palette": "clip"},
-    "imagequant, frame palettes, dither 0.5": {**NEW, "gif_dither_level": 0.5},
-    "imagequant, frame palettes, dither 1": {**NEW, "gif_dither_level": 1.0},
-    "imagequant, frame palettes, dither 0, lossy 80": {**NEW, "gif_lossy": 80},
+    "imagequant, group palettes (10 frames), dither 0": replace(NEW, palette="group"),
+    "imagequant, clip palette, dither 0": replace(NEW, palette="clip"),
+    "imagequant, frame palettes, dither 0.5": replace(NEW, dither_level=0.5),
+    "imagequant, frame palettes, dither 1": replace(NEW, dither_level=1.0),
+    "imagequant, frame palettes, dither 0, lossy 80": replace(NEW, lossy=80),
 }
 COLOR_LADDER = (256, 224, 192, 160, 128, 112, 96, 80, 64, 48, 32)
 QUIET = RunOptions(force=True, quiet=True, notify=lambda m: None)
@@ -99,22 +101,22 @@ def score(path: Path, frames: np.ndarray, seconds: float) -> dict[str, Any]:
             "ssim": ssim, "seconds": round(seconds, 2)}
 
 
-def encode(path: Path, frames: np.ndarray, options: dict[str, Any]) -> float:
+def encode(path: Path, frames: np.ndarray, options: GifOptions) -> float:
     """Write `frames` with FrameEncoder and `options`; seconds taken."""
     start = time.perf_counter()
     h, w = frames.shape[1:3]
-    with FrameEncoder(path, (w, h), FPS, notify=lambda m: None, **options) as enc:
+    with FrameEncoder(path, (w, h), FPS, gif=options, notify=lambda m: None) as enc:
         for frame in frames:
             enc.write(frame)
     return time.perf_counter() - start
 
 
-def at_size(path: Path, frames: np.ndarray, options: dict[str, Any],
+def at_size(path: Path, frames: np.ndarray, options: GifOptions,
             limit: int) -> tuple[dict[str, Any], int]:
     """The encoder with `options` and the most colours (COLOR_LADDER) whose file is at most
     `limit` bytes: (its score, colours)."""
     for colors in COLOR_LADDER:
-        seconds = encode(path, frames, {**options, "gif_colors": colors})
+        seconds = encode(path, frames, replace(options, colors=colors))
         if path.stat().st_size <= limit or colors == COLOR_LADDER[-1]:
             return score(path, frames, seconds), colors
     raise AssertionError("unreachable")

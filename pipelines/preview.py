@@ -22,10 +22,13 @@ from pipelines.config.settings import Settings
 from pipelines.run_options import RunOptions
 from pipelines.sequence.lock import output_lock
 from pipelines.warp.affine import affine_matrix, warp
-from render.encoding.encoder import AudioTrack, FrameEncoder
+from render.encoding.encoder import AudioTrack, FrameEncoder, Mp4Options
 from render.media.image import atomic_write_bytes, resize
 
 MAX_WIDTH = 320  # px: the draft's width at most (even sides)
+
+
+DRAFT = Mp4Options(crf=28, preset="veryfast")  # a quick look, not a deliverable
 
 
 def preview_paths(outputs: list[Path]) -> tuple[Path, Path]:
@@ -82,7 +85,7 @@ def _write(video_path: Path, plot_path: Path, settings: Settings,
     try:
         first = next(source)
         size = draft_size((first.shape[1], first.shape[0]))
-        with FrameEncoder(video_path, size, fps, crf=28, preset="veryfast", audio=audio,
+        with FrameEncoder(video_path, size, fps, mp4=DRAFT, audio=audio,
                           notify=opts.notify) as encoder:
             encoder.write(resize(first, size))
             for _, image in zip(range(count - 1), source, strict=False):

@@ -12,6 +12,11 @@ import imageio_ffmpeg
 import numpy as np
 
 from render.encoding.encoder import FrameEncoder
+from render.encoding.options import GifOptions
+
+# the GIF encoder the encoder tests were written for: ffmpeg's palettegen, one clip palette
+FFMPEG_GIF = GifOptions(encoder="ffmpeg", palette="clip")
+IQ_GIF = GifOptions(encoder="imagequant", palette="clip")
 
 
 def gradient(width: int, height: int, shift: int = 0) -> np.ndarray:
@@ -41,9 +46,10 @@ def duration(path: Path) -> float:
     return int(h) * 3600 + int(m) * 60 + float(s)
 
 
-def encode_frames(path: Path, frames: list[np.ndarray], fps: float, **kwargs) -> Path:
+def encode_frames(path: Path, frames: list[np.ndarray], fps: float, gif: GifOptions = FFMPEG_GIF,
+                  **kwargs) -> Path:
     h, w = frames[0].shape[:2]
-    with FrameEncoder(path, (w, h), fps, **kwargs) as enc:
+    with FrameEncoder(path, (w, h), fps, gif=gif, **kwargs) as enc:
         for f in frames:
             enc.write(f)
     return enc.close()

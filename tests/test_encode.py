@@ -16,6 +16,7 @@ from media_probe import read_audio, read_gif_info, read_mp4  # noqa: E402  (test
 from render.encoding import encoder as encode
 from render.encoding.encoder import FrameEncoder, output_kind
 from render.encoding.gif_palette import gif_timing
+from render.encoding.options import GifOptions, Mp4Options
 from render.errors import UserError
 
 
@@ -72,11 +73,6 @@ def test_invalid_fps_is_user_error(fps: float, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [({"size": (0, 8)}, "width"), ({"size": (8, -1)}, "height"), ({"size": (8.5, 8)}, "width"),
-     ({"crf": 60}, "crf"), ({"preset": "turbo"}, "preset"),
-     ({"gif_colors": 300, "path": "x.gif"}, "gif_colors"),
-     ({"gif_dither": "bayer:9", "path": "x.gif"}, "gif_dither"),
-     ({"gif_dither": "ordered", "path": "x.gif"}, "gif_dither"),
-     ({"gif_loop": -2, "path": "x.gif"}, "gif_loop"),
      ({"audio": "no-such-audio.wav"}, "no-such-audio.wav"),
      ({"size": (1, 9)}, "2x2")],
 )  # fmt: skip
@@ -86,6 +82,20 @@ def test_bad_arguments_are_user_errors(kwargs: dict, match: str, tmp_path: Path)
     with pytest.raises(UserError, match=re.escape(match)):
         FrameEncoder(**args)
     assert listing(tmp_path) == []  # nothing created, not even the directory
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [(lambda: Mp4Options(crf=60), "encode.crf: must be <= 51"),
+     (lambda: Mp4Options(preset="turbo"), "encode.preset: 'turbo' is not allowed"),
+     (lambda: GifOptions(colors=300), "gif.colors: must be <= 256"),
+     (lambda: GifOptions(encoder="ffmpeg", dither="bayer:9"), "gif.dither: gif_dither"),
+     (lambda: GifOptions(encoder="ffmpeg", dither="ordered"), "gif.dither: gif_dither"),
+     (lambda: GifOptions(loop_count=-2), "gif.loop_count: must be >= -1")],
+)  # fmt: skip
+def test_bad_options_are_user_errors(make, match: str) -> None:
+    with pytest.raises(UserError, match=re.escape(match)):
+        make()
 
 
 # --------------------------------------------------------------------------- MP4

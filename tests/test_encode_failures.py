@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from encode_kit import encode_frames, gradient, listing
+from encode_kit import FFMPEG_GIF, encode_frames, gradient, listing
 from media_probe import read_mp4  # noqa: E402  (tests/ is on sys.path)
 
 from render.encoding import encoder as encode
@@ -23,7 +23,7 @@ from render.media import ffmpeg
 
 def test_abort_leaves_nothing_and_is_idempotent(tmp_path: Path) -> None:
     target = tmp_path / "clip.mp4"
-    enc = FrameEncoder(target, (16, 16), 10)
+    enc = FrameEncoder(target, (16, 16), 10, gif=FFMPEG_GIF)
     for i in range(30):
         enc.write(gradient(16, 16, shift=i))
     deadline = time.monotonic() + 10
@@ -43,7 +43,7 @@ def test_abort_leaves_nothing_and_is_idempotent(tmp_path: Path) -> None:
 def test_exception_inside_with_aborts_and_keeps_old_output(tmp_path: Path) -> None:
     target = tmp_path / "loop.gif"
     target.write_bytes(b"previous render")
-    with pytest.raises(KeyError), FrameEncoder(target, (16, 16), 10) as enc:
+    with pytest.raises(KeyError), FrameEncoder(target, (16, 16), 10, gif=FFMPEG_GIF) as enc:
         enc.write(gradient(16, 16))
         raise KeyError("boom")
     assert listing(tmp_path) == ["loop.gif"]
@@ -69,7 +69,7 @@ def test_close_without_frames_is_an_error_and_leaves_nothing(tmp_path: Path) -> 
 
 
 def test_close_twice_returns_path(tmp_path: Path) -> None:
-    with FrameEncoder(tmp_path / "c.gif", (8, 8), 10) as enc:
+    with FrameEncoder(tmp_path / "c.gif", (8, 8), 10, gif=FFMPEG_GIF) as enc:
         enc.write(gradient(8, 8))
         first = enc.close()
     assert enc.close() == first == tmp_path / "c.gif"
@@ -104,7 +104,8 @@ def test_disk_full_is_user_error_without_partial_output(
     temp.symlink_to("/dev/full")
     monkeypatch.setattr(encode, "_temp_path", lambda path: temp)
     target = tmp_path / name
-    with pytest.raises(UserError) as info, FrameEncoder(target, (16, 16), 10) as enc:
+    encoder = FrameEncoder(target, (16, 16), 10, gif=FFMPEG_GIF)
+    with pytest.raises(UserError) as info, encoder as enc:
         for i in range(5):
             enc.write(gradient(16, 16, shift=i))
     message = str(info.value)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
 import pytest
-from encode_kit import encode_frames, gradient, listing
+from encode_kit import FFMPEG_GIF, encode_frames, gradient, listing
 from media_probe import read_gif_info  # noqa: E402  (tests/ is on sys.path)
 
 # --------------------------------------------------------------------------- GIF
@@ -39,7 +40,7 @@ def test_gif_fps_not_whole_centiseconds_is_rounded_with_one_notice(tmp_path: Pat
 @pytest.mark.parametrize(("loop", "expected"), [(3, 3), (-1, None)])
 def test_gif_loop_count(loop: int, expected: int | None, tmp_path: Path) -> None:
     frames = [gradient(16, 16, shift=i) for i in range(3)]
-    out = encode_frames(tmp_path / "l.gif", frames, 10, gif_loop=loop)
+    out = encode_frames(tmp_path / "l.gif", frames, 10, gif=replace(FFMPEG_GIF, loop_count=loop))
     assert read_gif_info(out.read_bytes()).loop == expected
 
 
@@ -52,8 +53,8 @@ def test_gif_colors_limit_palette(tmp_path: Path) -> None:
         pixels = np.concatenate([np.frombuffer(f, np.uint8).reshape(-1, 3) for f in gen])
         return len(np.unique(pixels, axis=0))
 
-    few = encode_frames(tmp_path / "few.gif", frames, 10, gif_colors=8)
-    many = encode_frames(tmp_path / "many.gif", frames, 10, gif_colors=256)
+    few = encode_frames(tmp_path / "few.gif", frames, 10, gif=replace(FFMPEG_GIF, colors=8))
+    many = encode_frames(tmp_path / "many.gif", frames, 10, gif=replace(FFMPEG_GIF, colors=256))
     assert colours(few) <= 8
     assert colours(many) > 64
 
@@ -62,7 +63,7 @@ def test_gif_dither_modes_are_applied(tmp_path: Path) -> None:
     frames = [gradient(48, 32, shift=5 * i) for i in range(3)]
     outputs = {
         d: encode_frames(tmp_path / f"{d.replace(':', '_')}.gif", frames, 10,
-                         gif_dither=d, gif_colors=16).read_bytes()
+                         gif=replace(FFMPEG_GIF, dither=d, colors=16)).read_bytes()
         for d in ("sierra2_4a", "floyd_steinberg", "bayer", "bayer:3", "none")
     }  # fmt: skip
     assert len(set(outputs.values())) == len(outputs)  # every mode changes the pixels

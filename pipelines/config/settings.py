@@ -16,6 +16,7 @@ from pipelines.config import keyframes
 from pipelines.config.expressions import Values
 from pipelines.config.keyframes import Schedule
 from pipelines.config.keys import DREAM_BOUNDS, GENERATED_AUDIO, ZOOM
+from render.encoding.options import GifOptions, Mp4Options
 from render.models import LayerTerm
 
 MOTION_KEYS = ("zoom", "angle", "translate_x", "translate_y")
@@ -85,25 +86,6 @@ class MotionConfig:
 
 
 @dataclass(frozen=True)
-class EncodeConfig:
-    crf: int = 18
-    preset: str = "medium"
-
-
-@dataclass(frozen=True)
-class GifConfig:
-    dither: str = "bayer:3"
-    colors: int = 256
-    palette: str = "frame"
-    loop_count: int = 0
-    max_mb: float | None = None
-    # issue 19: who writes the GIF, imagequant's dither strength, gifsicle's lossy level
-    encoder: str = "imagequant"
-    dither_level: float = 0.0
-    lossy: int | None = None
-
-
-@dataclass(frozen=True)
 class LoopConfig:
     mode: str = "none"
     frames: int = 12
@@ -112,15 +94,17 @@ class LoopConfig:
 @dataclass(frozen=True)
 class SequenceConfig:
     """What every frame sequence (zoom, video) shares. `frames`/`fps` may be None for a video
-    (the source decides)."""
+    (the source decides); `encode`/`gif` go to the encoders as they are; `gif_max_mb`: the
+    GIF's size cap (pipelines.sequence.gif_fit)."""
 
     frames: int | None
     fps: float | None
     interpolation: str
     frames_dir: Path | None
-    encode: EncodeConfig
-    gif: GifConfig
+    encode: Mp4Options
+    gif: GifOptions
     loop: LoopConfig
+    gif_max_mb: float | None = None
 
 
 @dataclass(frozen=True)

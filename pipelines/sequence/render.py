@@ -8,7 +8,7 @@ import shutil
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +44,10 @@ def open_store(outputs: list[Path], preset: Preset, opts: RunOptions,
 def open_encoder(path: Path, size: tuple[int, int], fps: float, seq: SequenceConfig,
                  opts: RunOptions, audio: AudioTrack | None = None,
                  colors: int | None = None, fps_notice: bool = True) -> FrameEncoder:
-    """A FrameEncoder for `path` with the preset's encode/gif settings."""
-    enc, gif = seq.encode, seq.gif
-    return FrameEncoder(path, size, fps, crf=enc.crf, preset=enc.preset,
-                        gif_dither=gif.dither, gif_colors=colors or gif.colors,
-                        gif_loop=gif.loop_count, gif_palette=gif.palette,
-                        gif_encoder=gif.encoder, gif_dither_level=gif.dither_level,
-                        gif_lossy=gif.lossy,
+    """A FrameEncoder for `path` with the preset's encode/gif settings (`colors`: fewer GIF
+    colours than the preset's, to fit gif.max_mb)."""
+    gif = replace(seq.gif, colors=colors) if colors else seq.gif
+    return FrameEncoder(path, size, fps, mp4=seq.encode, gif=gif,
                         audio=audio if output_kind(path) == "mp4" else None,
                         notify=opts.notify, fps_notice=fps_notice)
 
@@ -221,7 +218,7 @@ def _render_sequence(preset: Preset[SequenceSettings], opts: RunOptions, outputs
             for encoder in encoders:
                 encoder.close()
     shrunk = {}
-    max_mb = cfg.gif.max_mb
+    max_mb = cfg.gif_max_mb
     for path in outputs:
         if output_kind(path) == "gif" and max_mb:
             shrunk[str(path)] = fit_gif(

