@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="zoom/video: only a fast draft of the camera path (no dreaming, "
                         "with the soundtrack) and a plot of every scheduled value")
     sub.add_parser("list", help="list the available presets")
+    keys = sub.add_parser("keys", help="the keys a preset may set: type, default, allowed "
+                          "values, pipelines, meaning")
+    keys.add_argument("pipeline", nargs="?", help="only this pipeline's keys")
+    keys.add_argument("--json", action="store_true",
+                      help="the pipeline's JSON Schema (for editors and web forms)")
     return parser
 
 
@@ -105,6 +110,29 @@ def _list() -> int:
     return 0
 
 
+def _keys(args: argparse.Namespace) -> int:
+    import json
+
+    from pipelines.config.keys import PIPELINE_KEYS
+    from pipelines.config.reference import json_schema, key_rows
+
+    if args.pipeline is not None and args.pipeline not in PIPELINE_KEYS:
+        raise UserError(f"keys: unknown pipeline {args.pipeline!r}; one of "
+                        f"{', '.join(PIPELINE_KEYS)}")
+    if args.json:
+        if args.pipeline is None:
+            raise UserError(f"keys --json: name a pipeline ({', '.join(PIPELINE_KEYS)})")
+        print(json.dumps(json_schema(args.pipeline), indent=2))
+        return 0
+    for row in key_rows(args.pipeline):
+        default = "" if row.field.default is None else f" = {row.field.default}"
+        where = "" if args.pipeline else f"  [{', '.join(row.pipelines)}]"
+        print(f"{row.key}{default}  ({row.allowed}){where}")
+        if row.field.help:
+            print(f"    {row.field.help}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     parser = build_parser()
@@ -122,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _sigterm_as_interrupt():
             if args.command == "list":
                 return _list()
+            if args.command == "keys":
+                return _keys(args)
             return _render(args)
     except UserError as exc:
         if debug:

@@ -73,14 +73,18 @@ SEQUENCE: dict[str, Any] = {
                            help="between keyframes: linear or smooth (monotone cubic)"),
     "frames_dir": Field("path", nullable=True, help="also keep every frame as PNG here"),
     "dream": {
-        **{k: Field("schedule", d, **b) for (k, b), d in zip(
-            DREAM_BOUNDS.items(), (4, 0.015, 2, 1.4), strict=True)},
+        **{k: Field("schedule", d, help=f"{COMMON['dream'][k].help}, per frame (keyframes or "
+                    "an expression allowed)", **b)
+           for (k, b), d in zip(DREAM_BOUNDS.items(), (4, 0.015, 2, 1.4), strict=True)},
         "cadence": Field("int", 1, low=1, high=100,
                          help="dream every k-th frame; the frames between are only carried"),
         "first_frame": {
-            "steps": Field("int", None, low=1, high=1000, nullable=True),
-            "octaves": Field("int", None, low=1, high=12, nullable=True),
-            "step_size": Field("float", None, above=0, high=1.0, nullable=True),
+            "steps": Field("int", None, low=1, high=1000, nullable=True,
+                           help="frame 0's steps; omitted = dream.steps"),
+            "octaves": Field("int", None, low=1, high=12, nullable=True,
+                             help="frame 0's octaves; omitted = dream.octaves"),
+            "step_size": Field("float", None, above=0, high=1.0, nullable=True,
+                               help="frame 0's step size; omitted = dream.step_size"),
         },
     },
     # the encoders' own declarations (render.encoding.options), and the GIF's size cap
