@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import cv2
 import numpy as np
 from skimage import data
 
 from render.build import build_engine
-from render.engine import DreamSettings
+from render.engine import DreamEngine, DreamSettings
 from render.masks import feathered
-from render.objectives import class_, layer
+from render.models import LayerTerm
+from render.objectives import LayerObjective, class_, layer
 from render.tf_runtime import tf
 
 MODEL = "efficientnet_lite0"
@@ -44,9 +46,14 @@ def main() -> None:
     args = ap.parse_args()
     size = (args.size, args.size * 3 // 4)
     settings = DreamSettings(octaves=3, octave_scale=1.4, steps=10, step_size=0.02, tile=512)
-    plain = build_engine(MODEL, list(LAYERS), notify=lambda m: None).engine
-    probe = build_engine(MODEL, list(LAYERS), notify=lambda m: None,
-                         objective=layer("block6") + layer("block8") + class_(1)).engine
+    terms = tuple(LayerTerm(name) for name in LAYERS)
+
+    def engine(**wanted: Any) -> DreamEngine:
+        return build_engine(MODEL, LayerObjective(terms, **wanted), notify=lambda m: None).engine
+
+    plain = engine()
+    probe = build_engine(MODEL, layer("block6") + layer("block8") + class_(1),
+                         notify=lambda m: None).engine
 
     def mean_feats(img: np.ndarray) -> dict[str, np.ndarray]:
         acts = probe._activations(tf.constant(img[None] / 127.5 - 1.0, tf.float32))
@@ -60,8 +67,7 @@ def main() -> None:
     print("\n# guide: cosine(mean features of dream, of guide), per layer")
     for src, gd in (("chelsea", "coffee"), ("astronaut", "chelsea")):
         img, gimg = photo(src, size), photo(gd, size)
-        guided = build_engine(MODEL, list(LAYERS), notify=lambda m: None,
-                              guide=gimg).engine.dream(img, settings)
+        guided = engine(guide=gimg).dream(img, settings)
         unguided = plain.dream(img, settings)
         g = mean_feats(gimg)
         for name, im in (("input", img), ("unguided", unguided), ("guided", guided)):
@@ -72,10 +78,8 @@ def main() -> None:
     print("\n# classes: p(class) before / after, and after on a rescaled+cropped copy")
     for src, cls in (("chelsea", 1), ("coffee", 947)):  # goldfish, mushroom
         img = photo(src, size)
-        eng = build_engine(MODEL, list(LAYERS), notify=lambda m: None, classes=[cls],
-                           class_weight=1.0).engine
-        only = build_engine(MODEL, None, notify=lambda m: None,
-                            objective=class_(cls)).engine
+        eng = engine(classes=(cls,), class_weight=1.0)
+        only = build_engine(MODEL, class_(cls), notify=lambda m: None).engine
         for label, e in (("layers+class", eng), ("class only", only)):
             out = e.dream(img, settings)
             h, w = out.shape[:2]
@@ -101,9 +105,8 @@ def main() -> None:
     engines = {
         "layers": plain,
         "layers+mask": plain,
-        "guide": build_engine(MODEL, list(LAYERS), notify=lambda m: None, guide=gimg).engine,
-        "layers+class": build_engine(MODEL, list(LAYERS), notify=lambda m: None,
-                                     classes=[1]).engine,
+        "guide": engine(guide=gimg),
+        "layers+class": engine(classes=(1,)),
     }
     mask = feathered(binary, size)
     for e in engines.values():

@@ -27,6 +27,7 @@ import numpy as np
 from render.engine import DreamEngine, DreamSettings
 from render.media.image import default_image
 from render.models import parse_layers
+from render.objectives import from_layer_terms
 from render.tf_runtime import tf
 from render.weights.resolve import LoadedModel, load_model
 
@@ -59,7 +60,8 @@ def make_engine(loaded: LoadedModel, smoothing: str = "none", layers: Any = None
                 fast_input_gradients: bool | None = None) -> DreamEngine:
     """An engine on `loaded` with the model's default layers (or `layers`)."""
     spec = loaded.spec
-    return DreamEngine(loaded.network, spec.preprocess, parse_layers(spec, layers), smoothing,
+    objective = from_layer_terms(parse_layers(spec, layers))
+    return DreamEngine(loaded.network, spec.preprocess, objective, smoothing,
                        spec.min_size, fast_input_gradients=fast_input_gradients)
 
 
@@ -171,7 +173,7 @@ def step_flops(model: str | LoadedModel, size: int, layers: Any = None) -> dict[
     """
     loaded = load(model) if isinstance(model, str) else model
     engine = make_engine(loaded, layers=layers, fast_input_gradients=False)
-    weights = tf.constant([t.weight for t in engine.objective], tf.float32)
+    weights = tf.constant(engine.objective.weights(), tf.float32)
 
     def loss_and_grad(img: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
@@ -187,7 +189,7 @@ def step_flops(model: str | LoadedModel, size: int, layers: Any = None) -> dict[
     return {
         "model": loaded.spec.name,
         "size": size,
-        "layers": [t.layer for t in engine.objective],
+        "layers": list(engine.objective.layers()),
         "gflop": total["dense"] / 1e9,
         "forward_gflop": forward["dense"] / 1e9,
         "backward_gflop": (total["dense"] - forward["dense"]) / 1e9,

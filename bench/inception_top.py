@@ -23,6 +23,8 @@ def main() -> None:
 
     from render.build import build_engine
     from render.engine import DreamSettings
+    from render.models import LayerTerm
+    from render.objectives import LayerObjective
     from render.weights.resolve import load_model
 
     keras.utils.set_random_seed(3)
@@ -38,7 +40,8 @@ def main() -> None:
     print(f"{loaded.weights}: max |logit difference| {np.abs(a - b).max():.3g} "
           f"(logits up to {np.abs(a).max():.3g})")
     assert np.array_equal(a, b)
-    engine = build_engine("inception_v3", ["mixed4"], "imagenet", classes=[1]).engine
+    engine = build_engine("inception_v3", LayerObjective((LayerTerm("mixed4"),), classes=(1,)),
+                          "imagenet").engine
     out = engine.dream(np.full((96, 128, 3), 128, np.uint8), DreamSettings(1, 1.4, 2, 0.02, 512))
     print("class dream with inception_v3:", out.shape, "ok")
 

@@ -65,7 +65,7 @@ def fast_gradients_lever(model: str = "inception_v3", size: int = 512, steps: in
     res = _interleaved({"tf_gradient": lambda: plain.dream(image, settings),
                         "fast_gradient": lambda: fast.dream(image, settings)}, rounds)
     img = tf.random.stateless_uniform([size, size, 3], seed=[1, 2], minval=-1.0, maxval=1.0)
-    weights = tf.constant([t.weight for t in fast.objective], tf.float32)
+    weights = tf.constant(fast.objective.weights(), tf.float32)
     g_plain = plain._tiled_gradient(img, tf.constant(size), weights).numpy()
     g_fast = fast._tiled_gradient(img, tf.constant(size), weights).numpy()
     rel = float(abs(g_plain - g_fast).max() / abs(g_plain).max())
@@ -86,7 +86,7 @@ def xla_lever(model: str = "inception_v3", size: int = 512, rounds: int = 4
     loaded = ef.load(model)
     engine = ef.make_engine(loaded)
     tf_engine = ef.make_engine(loaded, fast_input_gradients=False)
-    weights = tf.constant([t.weight for t in engine.objective], tf.float32)
+    weights = tf.constant(engine.objective.weights(), tf.float32)
     img = tf.random.stateless_uniform([size, size, 3], seed=[1, 2], minval=-1.0, maxval=1.0)
 
     def stepper(eng: Any) -> Callable[[tf.Tensor], tf.Tensor]:

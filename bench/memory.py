@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from render.objectives import from_layer_terms
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -39,8 +41,9 @@ def child(model: str, width: int, height: int, steps: int) -> dict[str, float]:
 
     loaded = load_model(model, "imagenet" if model == "efficientnet_lite0" else "none")
     spec = loaded.spec
-    engine = DreamEngine(loaded.network, spec.preprocess, parse_layers(spec, None),
-                         spec.smoothing, spec.min_size)
+    objective = from_layer_terms(parse_layers(spec, None))
+    engine = DreamEngine(loaded.network, spec.preprocess, objective, spec.smoothing,
+                         spec.min_size)
     before = high_water_gb()
     engine.dream(default_image((width, height)), DreamSettings(steps=steps))
     peak = high_water_gb()

@@ -31,6 +31,7 @@ from bench.reference import TiledGradients
 from render import device
 from render.engine import DreamEngine
 from render.models import parse_layers
+from render.objectives import from_layer_terms
 from render.precision import choose
 from render.tf_runtime import tf
 
@@ -111,8 +112,8 @@ def octave_runners(precisions: Sequence[str] = ("float32", "auto")
     runs: dict[str, Callable[[], np.ndarray]] = {"tutorial float32": tutorial}
     used = {"tutorial float32": "float32"}
     for p in precisions:
-        engine = DreamEngine(loaded.network, spec.preprocess, terms, "none", spec.min_size,
-                             precision=p)
+        engine = DreamEngine(loaded.network, spec.preprocess, from_layer_terms(terms), "none",
+                             spec.min_size, precision=p)
         name = f"ours {p}" if p == engine.precision else f"ours {p} ({engine.precision})"
         runs[name], used[name] = ours(engine), engine.precision
     return runs, used
@@ -146,7 +147,8 @@ def model_rows(models: Sequence[str], peaks: list[dict[str, float]], steps: int 
         terms = parse_layers(spec, None)
         gflop = ef.step_flops(loaded, SIZE)["gflop"]
         peaks.append(matmul_peaks(repeats=3))
-        engines = {p: DreamEngine(loaded.network, loaded.preprocess, terms, "none",
+        objective = from_layer_terms(terms)
+        engines = {p: DreamEngine(loaded.network, loaded.preprocess, objective, "none",
                                   spec.min_size, precision=p) for p in ("float32", "auto")}
         res = interleaved_min({p: (lambda e=e: e.dream(image, settings))
                                for p, e in engines.items()}, repeats)

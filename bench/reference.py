@@ -27,6 +27,7 @@ import numpy as np
 from render.engine import DreamEngine, DreamSettings, octave_sizes, work_size
 from render.media.image import default_image
 from render.models import parse_layers
+from render.objectives import from_layer_terms
 from render.tf_runtime import tf
 from render.weights.resolve import LoadedModel, load_model
 
@@ -112,8 +113,9 @@ def compare(model: str, size: tuple[int, int], settings: DreamSettings = SETTING
     features = keras.Model(loaded.network.inputs,
                               [loaded.network.get_layer(t.layer).output for t in terms])
     tiled = TiledGradients(features, spec.preprocess, [t.weight for t in terms])
-    ours = DreamEngine(loaded.network, spec.preprocess, terms, "none", spec.min_size)
-    ours_tf = DreamEngine(loaded.network, spec.preprocess, terms, "none", spec.min_size,
+    objective = from_layer_terms(terms)
+    ours = DreamEngine(loaded.network, spec.preprocess, objective, "none", spec.min_size)
+    ours_tf = DreamEngine(loaded.network, spec.preprocess, objective, "none", spec.min_size,
                           fast_input_gradients=False)
     image = default_image(size)
     variants: dict[str, Callable[[], Any]] = {

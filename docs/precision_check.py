@@ -40,8 +40,7 @@ def check(model: str) -> dict:
     settings = image_settings(preset.settings.dream)
     out, seconds, repeat_diff = {}, {}, {}
     for precision in ("float32", "bfloat16"):
-        engine = build_engine(model, None, "imagenet", None, lambda m: None,
-                              precision=precision).engine
+        engine = build_engine(model, None, "imagenet", None, lambda m: None, precision).engine
         start = time.perf_counter()
         first = engine.dream(photo, settings, seed=0)
         seconds[precision] = time.perf_counter() - start

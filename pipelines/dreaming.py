@@ -3,36 +3,25 @@ render.build.build_engine, and the engine settings of a single dreamed image."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from pipelines.config.settings import DreamConfig, ModelConfig
 from render.build import BuiltEngine, build_engine
 from render.device import default_tile
 from render.engine import DreamSettings
 from render.models import Notify
-from render.objectives import read_guide
-
-
-def layer_objective(model: ModelConfig, all_layers: bool = False) -> Any:
-    """The objective in render.models.parse_layers' terms (None = the model's default)."""
-    if all_layers and model.layers is None:
-        return "all"
-    if isinstance(model.layers, tuple):
-        return {t.layer: {"weight": t.weight, "channels": list(t.channels)}
-                for t in model.layers}
-    return model.layers
+from render.objectives import LayerObjective, read_guide
 
 
 def build(model: ModelConfig, dream: DreamConfig, notify: Notify, *,
           all_layers: bool = False) -> BuiltEngine:
-    """Load the model and compile the engine; `all_layers`: every layer when none are named
-    (the layer gallery). A guide image (`dream.guide`) is read first, classes come resolved."""
+    """Load the model and compile the engine for the objective the keys describe (layers
+    parsed by the config, a guide image read now, classes resolved); `all_layers`: every
+    layer when none are named (the layer gallery)."""
     directed = dream.directed
-    guide = read_guide(directed.guide) if directed.guide is not None else (None, "")
-    return build_engine(model.name, layer_objective(model, all_layers), model.weights,
-                        dream.smoothing, notify, guide=guide[0], guide_source=guide[1],
-                        classes=directed.classes, class_weight=directed.class_weight,
-                        precision=dream.precision)
+    guide, source = read_guide(directed.guide) if directed.guide is not None else (None, "")
+    layers = "all" if all_layers and model.layers is None else model.layers
+    wanted = LayerObjective(layers, guide, source, directed.classes, directed.class_weight)
+    return build_engine(model.name, wanted, model.weights, dream.smoothing, notify,
+                        dream.precision)
 
 
 def directed_salt(dream: DreamConfig) -> str:

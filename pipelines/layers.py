@@ -56,7 +56,7 @@ def run(preset: Preset[LayersSettings], opts: RunOptions) -> list[Path]:
     image = still_input(settings, opts.notify)
     built = dreaming.build(settings.model, settings.dream, opts.notify, all_layers=True)
     dream = dreaming.image_settings(settings.dream)
-    names = [t.layer for t in built.objective]
+    names = [t.layer for t in built.terms]
     tiles = []
     for i, name in enumerate(tqdm(names, desc="layers", unit="layer", disable=opts.quiet)):
         weights = [1.0 if j == i else 0.0 for j in range(len(names))]

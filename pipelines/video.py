@@ -107,7 +107,7 @@ def run(preset: Preset[VideoSettings], opts: RunOptions) -> list[Path]:
     video = settings.video
     masks = setup.masks
     built = dreaming.build(settings.model, settings.dream, opts.notify)
-    plan = make_plan(settings.dream, settings.model, built.objective,
+    plan = make_plan(settings.dream, settings.model, built.terms,
                      every_frame_first=video.flow.method == "none", masks=masks)
     with output_lock(outputs):
         store = open_store(outputs, preset, opts, setup.salt)

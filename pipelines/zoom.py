@@ -59,7 +59,7 @@ def run(preset: Preset[ZoomSettings], opts: RunOptions) -> list[Path]:
     from pipelines.sequence.scheduler import FrameScheduler
 
     built = dreaming.build(settings.model, settings.dream, opts.notify)
-    plan = make_plan(settings.dream, settings.model, built.objective, masks=masks)
+    plan = make_plan(settings.dream, settings.model, built.terms, masks=masks)
     with output_lock(outputs):
         # frames are valid for this starting image too: another photo under the same name
         # (or one of another shape) must not resume from the old one's frames

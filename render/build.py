@@ -5,16 +5,14 @@ their engine here."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from render.engine import DreamEngine
 from render.errors import UserError
-from render.models import LayerTerm, Notify
-from render.objectives import Objective, from_layer_terms
+from render.models import LayerTerm, Notify, stderr_notify
+from render.objectives import LayerObjective, Objective, from_layer_terms, layer_terms
 from render.weights.resolve import LoadedModel, load_model, resolve_objective
 
 
@@ -23,8 +21,12 @@ class BuiltEngine:
     """A compiled engine and an honest account of the model and objective behind it."""
 
     loaded: LoadedModel
-    objective: tuple[LayerTerm, ...]  # the per-layer terms (what `layer_weights` re-weight)
     engine: DreamEngine
+
+    @property
+    def terms(self) -> tuple[LayerTerm, ...]:
+        """The objective's per-layer terms (what `layer_weights` re-weight)."""
+        return layer_terms(self.engine.objective)
 
     def record(self, scheduled: Collection[str] = ()) -> dict[str, Any]:
         """What a sidecar says about the model actually used; the layers in `scheduled` have
@@ -37,39 +39,36 @@ class BuiltEngine:
             "fallback_notice": loaded.notice,
             "layers": {t.layer: {"weight": "scheduled" if t.layer in scheduled else t.weight,
                                  "channels": list(t.channels)}
-                       for t in self.objective},
+                       for t in self.terms},
             "smoothing": self.engine.smoothing,
             "objective": self.engine.objective.record(),
             "precision": self.engine.precision_choice.record(),
         }
 
 
-def build_engine(model: str, layers: Any = None, weights: str | None = "imagenet",
-                 smoothing: str | None = None, notify: Notify | None = None, *,
-                 guide: np.ndarray | None = None, guide_source: str = "array",
-                 classes: Sequence[int] = (), class_weight: float = 1.0,
-                 objective: Objective | None = None,
-                 precision: str = "auto") -> BuiltEngine:
-    """Load `model`, resolve `layers` (see render.models.parse_layers) and compile the engine;
-    `smoothing=None` takes the model's default. `guide` (uint8 RGB) turns each layer term into
-    a guided one, `classes` (logit indices) adds a class term of weight `class_weight`; an
-    explicit `objective` (render.objectives) replaces all of these. `precision` is the
-    network's number format (render.precision; "auto" picks it for this machine)."""
-    kwargs = {} if notify is None else {"notify": notify}
-    needs_logits = bool(classes) or (objective is not None and objective.needs_logits)
-    loaded = load_model(model, weights, **kwargs, **({"top": True} if needs_logits else {}))
-    terms = resolve_objective(loaded, layers, **kwargs)
-    if objective is None:
-        objective = from_layer_terms(terms, guide, guide_source, classes, class_weight)
-    else:
-        unknown = [t.layer for _, t in objective if hasattr(t, "layer")
-                   and t.layer not in loaded.spec.layers]
+def build_engine(model: str, wanted: LayerObjective | Objective | None = None,
+                 weights: str | None = "imagenet", smoothing: str | None = None,
+                 notify: Notify = stderr_notify, precision: str = "auto") -> BuiltEngine:
+    """Load `model` and compile the engine for `wanted`: the objective the preset keys
+    describe (render.objectives.LayerObjective; None = the model's default layers), resolved
+    against the model actually loaded (a fallback dreams its own defaults), or an explicit
+    Objective. `smoothing=None` takes the model's default; `precision` is the network's number
+    format (render.precision; "auto" picks it for this machine)."""
+    wanted = wanted or LayerObjective()
+    needs_logits = (wanted.needs_logits if isinstance(wanted, Objective)
+                    else bool(wanted.classes))
+    loaded = load_model(model, weights, notify, top=needs_logits)
+    explicit = isinstance(wanted, Objective)
+    terms = resolve_objective(loaded, None if explicit else wanted.layers, notify)  # + notice
+    if isinstance(wanted, Objective):
+        unknown = [t.layer for t in layer_terms(wanted) if t.layer not in loaded.spec.layers]
         if unknown:
             raise UserError(f"objective: unknown layer {unknown[0]!r} for {loaded.spec.name}; "
                             f"valid: {', '.join(loaded.spec.layers)}")
-        terms = tuple(LayerTerm(t.layer, w, t.channels) for w, t in objective
-                      if hasattr(t, "layer"))
+        objective = wanted
+    else:
+        objective = from_layer_terms(terms, wanted)
     spec = loaded.spec
     engine = DreamEngine(loaded.network, loaded.preprocess, objective,
                          smoothing or spec.smoothing, spec.min_size, precision=precision)
-    return BuiltEngine(loaded, terms, engine)
+    return BuiltEngine(loaded, engine)

@@ -13,8 +13,8 @@ from render.classes import class_indices
 from render.device import default_tile
 from render.engine import DreamSettings, OctaveCallback
 from render.media.image import read_image, to_rgb8
-from render.models import Notify, stderr_notify
-from render.objectives import Objective, read_guide
+from render.models import Notify, get_spec, parse_layers, stderr_notify
+from render.objectives import LayerObjective, Objective, read_guide
 
 
 class Dreamer:
@@ -36,14 +36,16 @@ class Dreamer:
                  guide: str | os.PathLike | np.ndarray | None = None,
                  classes: str | int | Sequence[str | int] = (), class_weight: float = 1.0,
                  objective: Objective | None = None, precision: str = "auto") -> None:
-        guide_image, guide_source = read_guide(guide, "guide") if guide is not None else (
-            None, "")
-        indices = class_indices(classes, "classes") if classes not in ((), []) else ()
-        self.built = build_engine(model, layers, weights, smoothing, notify, guide=guide_image,
-                                  guide_source=guide_source, classes=indices,
-                                  class_weight=class_weight, objective=objective,
-                                  precision=precision)
-        self.loaded, self.objective, self.engine = (self.built.loaded, self.built.objective,
+        wanted: LayerObjective | Objective
+        if objective is not None:
+            wanted = objective
+        else:
+            guide_image, source = read_guide(guide, "guide") if guide is not None else (None, "")
+            indices = class_indices(classes, "classes") if classes not in ((), []) else ()
+            terms = layers if layers in (None, "all") else parse_layers(get_spec(model), layers)
+            wanted = LayerObjective(terms, guide_image, source, indices, class_weight)
+        self.built = build_engine(model, wanted, weights, smoothing, notify, precision)
+        self.loaded, self.objective, self.engine = (self.built.loaded, self.built.terms,
                                                     self.built.engine)
         self.settings = DreamSettings(octaves, octave_scale, steps, step_size,
                                       tile or default_tile())

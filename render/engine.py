@@ -22,8 +22,7 @@ from render.errors import UserError
 from render.gradients import SMOOTHING, condition
 from render.input_gradients import with_fast_input_gradients
 from render.media.image import resize
-from render.models import LayerTerm
-from render.objectives import LOGITS, Objective, as_objective
+from render.objectives import LOGITS, Objective
 from render.precision import Float32Outputs, choose, network_at
 from render.tf_runtime import tf
 
@@ -107,7 +106,7 @@ class DreamEngine:
     """Gradient ascent on images for one network and one objective (render.objectives)."""
 
     def __init__(self, network: tf.keras.Model, preprocess: Callable[[tf.Tensor], tf.Tensor],
-                 objective: Objective | Sequence[LayerTerm], smoothing: str, min_size: int,
+                 objective: Objective, smoothing: str, min_size: int,
                  fast_input_gradients: bool | None = None, precision: str = "float32") -> None:
         """`fast_input_gradients` (see `with_fast_input_gradients`) defaults to on where it
         was measured to help: on the CPU with TensorFlow's oneDNN ops off (oneDNN's forward
@@ -118,7 +117,7 @@ class DreamEngine:
             raise ValueError(f"smoothing must be one of {SMOOTHING}, got {smoothing!r}")
         import keras
 
-        self.objective = as_objective(objective)
+        self.objective = objective
         self.smoothing = smoothing
         self.min_size = min_size
         self._preprocess = preprocess

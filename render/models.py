@@ -12,7 +12,7 @@ import math
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from render.errors import UserError, show
 
@@ -30,6 +30,10 @@ class LayerTerm:
     layer: str
     weight: float = 1.0
     channels: tuple[int, ...] = ()
+
+
+# a parsed layer objective: terms, every layer of the model ("all"), or the model's default
+Layers = tuple[LayerTerm, ...] | Literal["all"] | None
 
 
 @dataclass(frozen=True)
@@ -254,8 +258,3 @@ def _as_float(value: float) -> float:
         return float(value)
     except OverflowError:  # an integer too large for a float
         return math.inf
-
-
-def format_layers(spec: ModelSpec, layers: Any) -> str:
-    """Short text form of an objective, for notices and sidecars."""
-    return ",".join(t.layer for t in parse_layers(spec, layers))

@@ -29,7 +29,7 @@ import numpy as np
 
 from render.classes import class_indices, class_name
 from render.errors import UserError
-from render.models import LayerTerm
+from render.models import Layers, LayerTerm
 from render.tf_runtime import tf
 
 LOGITS = "logits"  # the layer name a network's ImageNet class scores have (pre-softmax)
@@ -221,24 +221,40 @@ def read_guide(image: str | os.PathLike | np.ndarray, key: str = "dream.guide"
     return to_rgb8(np.asarray(image)), "array"
 
 
-def from_layer_terms(terms: Sequence[LayerTerm], guide_image: np.ndarray | None = None,
-                     guide_source: str = "array",
-                     classes: Sequence[int] = (), class_weight: float = 1.0) -> Objective:
-    """The objective the YAML keys describe: each `model.layers` term as a layer mean, or,
-    with a guide image (`dream.guide`), as a guide match at that layer with the same weight
-    (keyframed layer weights apply to it alike); plus the class term (`dream.classes`) when
-    classes are named."""
+@dataclass(frozen=True)
+class LayerObjective:
+    """The objective the preset keys describe, before the model is known: the `model.layers`
+    terms (None: the model's default; "all": every layer), a guide image (`dream.guide`, uint8
+    RGB, and where it came from) and ImageNet classes (`dream.classes`, logit indices) with
+    their weight."""
+
+    layers: Layers = None
+    guide: np.ndarray | None = field(default=None, compare=False)
+    guide_source: str = "array"
+    classes: tuple[int, ...] = ()
+    class_weight: float = 1.0
+
+
+def from_layer_terms(terms: Sequence[LayerTerm], wanted: LayerObjective | None = None
+                     ) -> Objective:
+    """The objective `wanted` describes, for the model's resolved `terms`: each term as a
+    layer mean, or, with a guide image, as a guide match at that layer with the same weight
+    (keyframed layer weights apply to it alike); plus the class term when classes are named."""
+    wanted = wanted or LayerObjective()
     parts: list[tuple[float, Term]] = []
     for t in terms:
-        if guide_image is None:
+        if wanted.guide is None:
             parts.append((t.weight, LayerMean(t.layer, t.channels)))
         else:
-            parts.append((t.weight, GuideMatch(t.layer, guide_image, t.channels, guide_source)))
-    if classes:
-        parts.append((class_weight, ClassLogits(tuple(classes))))
+            parts.append((t.weight, GuideMatch(t.layer, wanted.guide, t.channels,
+                                               wanted.guide_source)))
+    if wanted.classes:
+        parts.append((wanted.class_weight, ClassLogits(tuple(wanted.classes))))
     return Objective(tuple(parts))
 
 
-def as_objective(objective: Objective | Sequence[LayerTerm]) -> Objective:
-    """An Objective from either form the engine accepts."""
-    return objective if isinstance(objective, Objective) else from_layer_terms(objective)
+def layer_terms(objective: Objective) -> tuple[LayerTerm, ...]:
+    """The per-layer terms of `objective` (layer means and guides, in order): what
+    `layer_weights` re-weight and what a sidecar lists as layers."""
+    return tuple(LayerTerm(t.layer, w, t.channels) for w, t in objective
+                 if isinstance(t, (LayerMean, GuideMatch)))

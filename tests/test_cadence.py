@@ -21,7 +21,7 @@ from pipelines.warp.carry import FlowMotion, SharedWindow
 from pipelines.warp.color import coherence_finish
 from render.engine import DreamEngine, DreamSettings
 from render.media.image import read_image
-from render.models import LayerTerm
+from render.objectives import layer
 
 SETTINGS = DreamSettings(octaves=1, steps=2, step_size=0.05, tile=64)
 
@@ -45,7 +45,7 @@ class CountingEngine(DreamEngine):
 
 
 def test_cadence_dreams_every_kth_frame_and_carries_the_rest(tiny_cnn, photo, tmp_path):
-    engine = CountingEngine(tiny_cnn, lambda x: x, (LayerTerm("c2"),), "none", 16)
+    engine = CountingEngine(tiny_cnn, lambda x: x, layer("c2"), "none", 16)
     plan = lambda t: FramePlan(SETTINGS, dream=t % 3 == 0)  # noqa: E731
     sched = FrameScheduler(engine, zoom_motion(photo), plan,
                            CheckpointStore(tmp_path / "w", "d"), seed=0)
@@ -69,7 +69,7 @@ def test_checkpoint_write_error_stops_the_render_and_keeps_earlier_frames(tiny_c
             super().save(t, frame)
 
     store = FullDisk(tmp_path / "w", "d")
-    engine = DreamEngine(tiny_cnn, lambda x: x, (LayerTerm("c2"),), "none", 16)
+    engine = DreamEngine(tiny_cnn, lambda x: x, layer("c2"), "none", 16)
     sched = FrameScheduler(engine, zoom_motion(photo), lambda t: FramePlan(SETTINGS), store, 0)
     with pytest.raises(OSError, match="No space left"):
         for _ in sched.frames(6):

@@ -18,7 +18,8 @@ from render.classes import class_index, class_indices
 from render.engine import DreamEngine, DreamSettings
 from render.errors import UserError
 from render.masks import feathered, load_masks
-from render.objectives import ClassLogits, LayerMean, class_, guide, layer
+from render.models import LayerTerm
+from render.objectives import ClassLogits, LayerMean, LayerObjective, class_, guide, layer
 
 SETTINGS = DreamSettings(octaves=2, octave_scale=1.4, steps=4, step_size=0.05, tile=512)
 
@@ -92,8 +93,9 @@ def test_guided_dream_moves_features_towards_the_guide(shared_engine):
     cat, coffee = (cv2.resize(f(), size, interpolation=cv2.INTER_AREA)
                    for f in (data.chelsea, data.coffee))
     settings = DreamSettings(octaves=1, steps=10, step_size=0.03, tile=512)
-    plain = build_engine("efficientnet_lite0", ["block8"]).engine
-    guided = build_engine("efficientnet_lite0", ["block8"], guide=coffee).engine
+    block8 = (LayerTerm("block8"),)
+    plain = build_engine("efficientnet_lite0", LayerObjective(block8)).engine
+    guided = build_engine("efficientnet_lite0", LayerObjective(block8, coffee)).engine
 
     def mean_features(img):
         acts = plain._activations(tf.constant(img[None] / 127.5 - 1.0, tf.float32))

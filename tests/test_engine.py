@@ -9,6 +9,7 @@ from render.engine import DreamEngine, DreamSettings, octave_sizes, tile_edges, 
 from render.errors import UserError
 from render.gradients import condition
 from render.models import LayerTerm
+from render.objectives import from_layer_terms
 from render.tf_runtime import tf
 
 
@@ -20,7 +21,7 @@ DEFAULT_TERMS = (LayerTerm("c2"),)
 
 
 def make_engine(net, terms=DEFAULT_TERMS, smoothing="none", min_size=16):
-    return DreamEngine(net, identity, terms, smoothing, min_size)
+    return DreamEngine(net, identity, from_layer_terms(terms), smoothing, min_size)
 
 
 def test_octave_sizes_end_at_full_size_and_respect_min_size():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from render.engine import DreamEngine, DreamSettings
-from render.models import LayerTerm
+from render.objectives import layer
 from render.precision import choose, has_depthwise, network_at, rule
 from render.tf_runtime import tf
 
@@ -27,7 +27,7 @@ def identity(x):
 
 
 def engine(net, precision):
-    return DreamEngine(net, identity, (LayerTerm("c2"),), "none", 16, precision=precision)
+    return DreamEngine(net, identity, layer("c2"), "none", 16, precision=precision)
 
 
 @pytest.mark.parametrize("flags,onednn,gpus,expected", [
@@ -121,7 +121,7 @@ def test_sidecar_model_record_names_the_precision_used(tiny_cnn):
     loaded = SimpleNamespace(requested="tiny", spec=SimpleNamespace(name="tiny"), weights="none",
                              notice=None)
     auto = engine(tiny_cnn, "auto")
-    record = json.loads(json.dumps(BuiltEngine(loaded, (LayerTerm("c2"),), auto).record()))
+    record = json.loads(json.dumps(BuiltEngine(loaded, auto).record()))
     expected = choose("auto", tiny_cnn)
     assert record["precision"] == {"used": expected.precision, "requested": "auto",
                                    "reason": expected.reason}

@@ -91,7 +91,7 @@ def test_explicit_file_then_cache_then_fallback(fake_builders, tmp_path, monkeyp
 def test_fallback_notice_is_one_line_and_swaps_layers(fake_builders):
     lines = []
     loaded = resolve.load_model("inception_v3", "imagenet", notify=lines.append)
-    terms = resolve.resolve_objective(loaded, {"mixed4": 1.0}, notify=lines.append)
+    terms = resolve.resolve_objective(loaded, (models.LayerTerm("mixed4"),), notify=lines.append)
     assert len(lines) == 1 and "\n" not in lines[0]
     assert "mixed4 replaced by its defaults" in lines[0]
     assert {t.layer for t in terms} == set(models.MODELS["efficientnet_lite0"].default_layers)

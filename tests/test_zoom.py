@@ -18,7 +18,7 @@ from pipelines.warp.affine import AffineMotion, affine_matrix, warp
 from render.engine import DreamEngine, DreamSettings
 from render.errors import UserError
 from render.media.image import read_image
-from render.models import LayerTerm
+from render.objectives import layer
 
 
 def test_identity_motion_leaves_frame_unchanged(photo):
@@ -41,7 +41,7 @@ def test_zoom_in_magnifies_the_centre():
 
 
 def tiny_scheduler(tiny_cnn, photo, store, seed=0):
-    engine = DreamEngine(tiny_cnn, lambda x: x, (LayerTerm("c2"),), "none", 16)
+    engine = DreamEngine(tiny_cnn, lambda x: x, layer("c2"), "none", 16)
     settings = DreamSettings(octaves=1, steps=2, step_size=0.05, tile=64)
     motion = AffineMotion(photo, lambda t: (1.05, 1.0, 0.0, 0.0))
     return FrameScheduler(engine, motion, lambda t: FramePlan(settings), store, seed)

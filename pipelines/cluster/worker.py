@@ -128,7 +128,7 @@ class ChunkWorker:
 
         start = time.perf_counter()
         warm, video = chunk.warm, settings.video
-        global_plan = make_plan(settings.dream, settings.model, self.built.objective,
+        global_plan = make_plan(settings.dream, settings.model, self.built.terms,
                                 every_frame_first=video.flow.method == "none")
         window = ArrayWindow(sources)
         motion = FlowMotion(video.flow, window)  # type: ignore[arg-type]

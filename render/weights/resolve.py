@@ -24,11 +24,11 @@ from render.errors import UserError
 from render.models import (
     FALLBACK,
     MODELS,
+    Layers,
     LayerTerm,
     ModelSpec,
     Notify,
     classifier_note,
-    format_layers,
     get_spec,
     parse_layers,
     stderr_notify,
@@ -223,20 +223,19 @@ def top_weights_file(spec: ModelSpec) -> Path | None:
     return path if path.is_file() else None
 
 
-def resolve_objective(model: LoadedModel, layers: Any, notify: Notify = stderr_notify
+def resolve_objective(model: LoadedModel, layers: Layers, notify: Notify = stderr_notify
                       ) -> tuple[LayerTerm, ...]:
-    """The objective for `model`; after a fallback, layers named for the first model are
+    """The layer terms for `model` from `layers` (parsed for the requested model: see
+    render.models.parse_layers); after a fallback, layers named for the first model are
     swapped for the fallback's defaults, and the notice says so (one line in all)."""
     if model.notice is None:
-        return parse_layers(model.spec, layers)
+        return layers if isinstance(layers, tuple) else parse_layers(model.spec, layers)
     notice = fallback_notice(model)
-    requested = MODELS[model.requested]
     if layers == "all":
         notify(notice)
         return parse_layers(model.spec, "all")
     if layers is not None:
-        parse_layers(requested, layers)  # a typo is still a typo, whichever model runs
-        notice += f"; layers {format_layers(requested, layers)} replaced by its defaults"
+        notice += f"; layers {','.join(t.layer for t in layers)} replaced by its defaults"
     notify(notice)
     return parse_layers(model.spec, None)
 
