@@ -40,6 +40,7 @@ gpu-check:
 
 lint: $(STAMP)
 	$(PY) -m ruff check render pipelines tests bench
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) out

@@ -61,7 +61,7 @@ def run(preset: Preset[LayersSettings], opts: RunOptions) -> list[Path]:
     for i, name in enumerate(tqdm(names, desc="layers", unit="layer", disable=opts.quiet)):
         weights = [1.0 if j == i else 0.0 for j in range(len(names))]
         tile = built.engine.dream(image, dream, seed=settings.seed, layer_weights=weights,
-                                  mask=masks and masks.at(0))
+                                  mask=None if masks is None else masks.at(0))
         tiles.append(label_tile(tile, name) if gallery.label else tile)
     sheet = contact_sheet(tiles, gallery.columns)
     record = {**preset.record(), "model": built.record(), "tiles": names}

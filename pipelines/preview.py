@@ -109,7 +109,8 @@ def plot(settings: Settings, values: Mapping[str, Any], count: int, fps: float,
     from matplotlib.figure import Figure
 
     t = np.arange(count)
-    series = [(key, np.array([sched.at(i) for i in t])) for key, sched in settings.schedules()]
+    series = [(key, np.array([sched.at(i) for i in range(count)]))
+              for key, sched in settings.schedules()]
     series += [(f"audio: {name}", np.broadcast_to(np.asarray(v, np.float64), (count,)))
                for name, v in values.items()
                if name not in PLAIN_VARIABLES and name != "bpm" and (

@@ -23,7 +23,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     start = time.perf_counter()
     dreamed = built.engine.dream(image, dreaming.image_settings(settings.dream),
-                                 seed=settings.seed, mask=masks and masks.at(0))
+                                 seed=settings.seed, mask=None if masks is None else masks.at(0))
     seconds = time.perf_counter() - start
     record = {**preset.record(), "model": built.record(), "size": list(image.shape[1::-1]),
               "mask": masks and masks.record(),

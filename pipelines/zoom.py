@@ -28,22 +28,26 @@ def run(preset: Preset[ZoomSettings], opts: RunOptions) -> list[Path]:
     `opts.preview`, only its preview (pipelines.preview)."""
     settings = preset.settings
     seq = settings.sequence
+    assert seq.fps is not None  # a zoom's fps is never None (only a video's may be)
+    fps = seq.fps
     outputs = resolve_outputs(settings, preset.name, ".mp4", output_kind)  # sequence_outputs
     mode, fade = seq.loop.mode, seq.loop.frames
     track = soundtrack.open_track(settings.audio)
     frames = seq.frames
     if frames is None:  # frames: audio; a crossfade loop's fade comes from the track's end
         assert track is not None
-        frames = track.frames(seq.fps) - (fade if mode == "crossfade" else 0)
+        frames = track.frames(fps) - (fade if mode == "crossfade" else 0)
         if not 1 <= frames <= 100_000:
-            raise ConfigError("frames", f"frames: audio gives {frames} frames at {seq.fps:g} "
+            raise ConfigError("frames", f"frames: audio gives {frames} frames at {fps:g} "
                               f"fps from {track.label}; a zoom needs 1 to 100000")
         settings = settings.fit_keyframes(frames)
     rendered = loop.rendered_count(frames, mode, fade, extend=True)
-    masks = read_masks(settings.dream, rendered, seq.fps)  # before the input and the model
+    masks = read_masks(settings.dream, rendered, fps)  # before the input and the model
     # expressions computed and checked at every frame before any work
-    values, audio_record = soundtrack.variables(settings, track, seq.fps, rendered)
+    values, audio_record = soundtrack.variables(settings, track, fps, rendered)
     settings = settings.resolved(rendered, values)
+    motion = settings.motion  # resolved: its expressions computed at every frame
+    assert motion is not None
     soundtrack.gif_only_notice(track, outputs, opts.notify)
     first = still_input(settings, opts.notify, even=any(
         output_kind(path) == "mp4" for path in outputs) or opts.preview)
@@ -51,8 +55,8 @@ def run(preset: Preset[ZoomSettings], opts: RunOptions) -> list[Path]:
         from pipelines import preview
 
         return preview.render(preset, settings, outputs,
-                              lambda: preview.camera_path(first, settings.motion.at, rendered),
-                              rendered, seq.fps, values, track, opts)
+                              lambda: preview.camera_path(first, motion.at, rendered),
+                              rendered, fps, values, track, opts)
     from pipelines import dreaming
     from pipelines.sequence.frame_plan import make_plan
     from pipelines.sequence.render import SequenceJob, open_store, render_sequence
@@ -67,11 +71,11 @@ def run(preset: Preset[ZoomSettings], opts: RunOptions) -> list[Path]:
                            f"-{hashlib.sha256(first.tobytes()).hexdigest()[:16]}"
                            + dreaming.directed_salt(settings.dream)
                            + (track.salt if track else ""))
-        audio = soundtrack.mp4_track(track, seq.fps, rendered, mode, fade, store.directory)
-        scheduler = FrameScheduler(built.engine, AffineMotion(first, settings.motion.at), plan,
+        audio = soundtrack.mp4_track(track, fps, rendered, mode, fade, store.directory)
+        scheduler = FrameScheduler(built.engine, AffineMotion(first, motion.at), plan,
                                    store, settings.seed)
         record = {"model": built.record(settings.model.weight_schedules),
                   "mask": masks and masks.record(),
                   "audio": soundtrack.mux_record(audio_record, audio)}
-        job = SequenceJob(scheduler, store, frames, seq.fps, first.shape[1::-1], record, audio)
+        job = SequenceJob(scheduler, store, frames, fps, first.shape[1::-1], record, audio)
         return render_sequence(preset, opts, outputs, job)

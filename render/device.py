@@ -11,6 +11,7 @@ import os
 import platform
 from functools import cache
 from pathlib import Path
+from typing import TypedDict
 
 from render.tf_runtime import tf
 
@@ -51,10 +52,18 @@ def onednn_enabled() -> bool:
     return bool(_pywrap_util_port.IsMklEnabled())
 
 
+class CpuInfo(TypedDict):
+    """What cpu_info reports: a plain dict, so benches write it to JSON as it is."""
+
+    model: str
+    flags: tuple[str, ...]
+
+
 @cache
-def cpu_info() -> dict[str, object]:
+def cpu_info() -> CpuInfo:
     """CPU model name and flags from /proc/cpuinfo (empty where there is none)."""
-    model, flags = "unknown", ()
+    model = "unknown"
+    flags: tuple[str, ...] = ()
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:

@@ -22,7 +22,7 @@ from render.errors import UserError
 from render.gradients import SMOOTHING, condition
 from render.input_gradients import with_fast_input_gradients
 from render.media.image import resize
-from render.objectives import LOGITS, Objective
+from render.objectives import LOGITS, GuideMatch, LayerMean, Objective
 from render.precision import Float32Outputs, choose, network_at
 from render.tf_runtime import tf
 
@@ -138,7 +138,7 @@ class DreamEngine:
             self._features = Float32Outputs(self._features)
         depths = {n: out.shape[-1] for n, out in zip(self._layer_names, outputs, strict=True)}
         for _, term in self.objective:
-            if not hasattr(term, "channels"):
+            if not isinstance(term, (LayerMean, GuideMatch)):  # the terms with channels
                 continue
             depth = depths[term.layer]
             bad = [c for c in term.channels if c >= depth]

@@ -40,7 +40,7 @@ def _fast_conv(x: tf.Tensor, kernel: tf.Tensor, padding: str) -> tf.Tensor:
     return conv(x)
 
 
-def _fast_gradient_eligible(layer: object) -> bool:
+def _fast_gradient_eligible(layer: tf.keras.layers.Layer) -> bool:
     import keras
 
     return (

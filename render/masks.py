@@ -28,7 +28,7 @@ BLACK = 1.0 / 255.0  # a mask whose every pixel is at most this dreams nothing
 def feathered(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """uint8 RGB/gray mask -> float32 (h, w) in [0, 1] at `size` (w, h), edges feathered."""
     rgb = to_rgb8(mask)
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    gray: np.ndarray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
     if gray.shape[1::-1] != tuple(size):
         shrink = size[0] * size[1] < gray.shape[0] * gray.shape[1]
         gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA if shrink

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 
 def _quiet_import() -> ModuleType:
@@ -32,4 +33,8 @@ def _quiet_import() -> ModuleType:
     return tensorflow
 
 
-tf = _quiet_import()
+if TYPE_CHECKING:
+    # for the type checker `tf` is the module itself, so `tf.Tensor` works as an annotation
+    import tensorflow as tf
+else:
+    tf = _quiet_import()

@@ -118,7 +118,7 @@ def cached(pcm: np.ndarray, rate: int, fps: float, frames: int, names: Iterable[
     found = compute(pcm, rate, fps, frames, names, bands, beat_decay)
     with contextlib.suppress(OSError):  # a read-only cache only costs the analysis next time
         path.parent.mkdir(parents=True, exist_ok=True)
-    write_cache(path, {"bpm": np.float64(found.bpm),
+    write_cache(path, {"bpm": np.asarray(found.bpm, np.float64),
                        "beat_frames": np.asarray(found.beat_frames, np.int64),
                        **{f"f:{k}": v for k, v in found.values.items()}})
     return found

@@ -84,8 +84,8 @@ def open_track(audio: AudioConfig | None) -> Track | None:
         info = audio_io.probe(Path(audio.track))
     except UserError as exc:
         raise ConfigError("audio.file", f"audio.file: {exc}") from None
-    seconds = None if info.duration is None else max(info.duration - audio.start, 0.0)
-    return _checked(Track(str(info.path), audio.start, seconds, info.path, info.codec), audio)
+    left = None if info.duration is None else max(info.duration - audio.start, 0.0)
+    return _checked(Track(str(info.path), audio.start, left, info.path, info.codec), audio)
 
 
 def _checked(track: Track, audio: AudioConfig) -> Track:
@@ -119,10 +119,11 @@ def variables(settings: SequenceSettings, track: Track | None, fps: float, frame
                                   settings.audio.beat_decay)
     values.update(found.values)
     values["bpm"] = found.bpm
-    record = {"source": track.label, "start": track.start, "bpm": round(found.bpm, 3),
-              "beat_frames": list(found.beat_frames),
-              "features": {name: [round(float(v), 4) for v in found.values[name]]
-                           for name in sorted(found.values)}}
+    record: dict[str, Any] = {
+        "source": track.label, "start": track.start, "bpm": round(found.bpm, 3),
+        "beat_frames": list(found.beat_frames),
+        "features": {name: [round(float(v), 4) for v in found.values[name]]
+                     for name in sorted(found.values)}}
     if "bpm" in names:
         record["features"]["bpm"] = [round(found.bpm, 3)] * frames
     return values, record

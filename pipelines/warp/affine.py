@@ -16,7 +16,7 @@ def affine_matrix(size: tuple[int, int], zoom: float, angle: float, translate_x:
                   translate_y: float) -> np.ndarray:
     """2x3 matrix that zooms/rotates about the centre of a (width, height) frame, then shifts."""
     w, h = size
-    m = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), angle, zoom)
+    m: np.ndarray = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), angle, zoom)
     m[:, 2] += (translate_x, translate_y)
     return m
 

@@ -23,7 +23,9 @@ def optical_flow(first: np.ndarray, second: np.ndarray, method: str = "dis") -> 
     Farneback (pyr_scale .5, 3 levels, window 15, 3 iterations, poly_n 5, sigma 1.2)."""
     a, b = _gray(first), _gray(second)
     if method == "dis":
-        flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(a, b, None)
+        dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        # cv2's stub requires the output array; None (OpenCV allocates it) works at runtime
+        flow = dis.calc(a, b, None)  # type: ignore[call-overload]
     elif method == "farneback":
         flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
     else:

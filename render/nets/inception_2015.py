@@ -239,8 +239,9 @@ def convert_archive(tree: Any, graph: _Graph) -> dict[str, np.ndarray]:
         if not isinstance(layer, TorchScriptObject) or layer.short_type != "Conv2dLayer":
             raise _fail(f"no Conv2dLayer at {path!r}")
         st = layer.state
-        arrays = [st.get(k) for k in ("weight", "beta", "mean", "var")]
-        if not all(isinstance(a, np.ndarray) for a in arrays):
+        arrays = [a for k in ("weight", "beta", "mean", "var")
+                  if isinstance(a := st.get(k), np.ndarray)]
+        if len(arrays) != 4:
             raise _fail(f"{path!r} lacks weight/beta/mean/var")
         weight, beta, mean, var = (a.astype(np.float64) for a in arrays)
         out_ch = weight.shape[0]

@@ -41,6 +41,7 @@ def read_cache(path: Path) -> dict[str, np.ndarray] | None:
 def write_cache(path: Path, converted: Mapping[str, np.ndarray]) -> None:
     """Write the ``.npz`` atomically (render.media.image.atomic_write_bytes)."""
     buf = io.BytesIO()
-    np.savez(buf, **converted)
+    # numpy's stub: mypy matches **converted against the keyword allow_pickle: bool as well
+    np.savez(buf, **converted)  # type: ignore[arg-type]
     with contextlib.suppress(UserError):  # a read-only cache only costs a re-conversion
         atomic_write_bytes(path, buf.getvalue())
