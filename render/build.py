@@ -58,8 +58,8 @@ def build_engine(model: str, wanted: LayerObjective | Objective | None = None,
     needs_logits = (wanted.needs_logits if isinstance(wanted, Objective)
                     else bool(wanted.classes))
     loaded = load_model(model, weights, notify, top=needs_logits)
-    explicit = isinstance(wanted, Objective)
-    terms = resolve_objective(loaded, None if explicit else wanted.layers, notify)  # + notice
+    layers = None if isinstance(wanted, Objective) else wanted.layers
+    terms = resolve_objective(loaded, layers, notify)  # also tells of a fallback
     if isinstance(wanted, Objective):
         unknown = [t.layer for t in layer_terms(wanted) if t.layer not in loaded.spec.layers]
         if unknown:
@@ -69,6 +69,6 @@ def build_engine(model: str, wanted: LayerObjective | Objective | None = None,
     else:
         objective = from_layer_terms(terms, wanted)
     spec = loaded.spec
-    engine = DreamEngine(loaded.network, loaded.preprocess, objective,
+    engine = DreamEngine(loaded.network, loaded.preprocess or spec.preprocess, objective,
                          smoothing or spec.smoothing, spec.min_size, precision=precision)
     return BuiltEngine(loaded, engine)

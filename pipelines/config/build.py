@@ -38,7 +38,7 @@ from pipelines.config.settings import (
 from render.classes import class_indices
 from render.encoding.options import GifOptions, Mp4Options
 from render.errors import ConfigError, UserError
-from render.models import LOGIT_MODELS, MODELS, LayerTerm, classifier_note, parse_layers
+from render.models import LOGIT_MODELS, MODELS, Layers, classifier_note, parse_layers
 
 
 def _audio(cfg: Mapping[str, Any], settings: Settings) -> AudioConfig:
@@ -106,7 +106,7 @@ def _model(cfg: Mapping[str, Any], interpolation: str, sequence: bool) -> ModelC
                 weight = 1.0 if scheds[name].dynamic else scheds[name].at(0)
             plain[name] = {**value, "weight": weight} if isinstance(value, Mapping) else weight
         layers = plain
-    terms: tuple[LayerTerm, ...] | str | None = layers
+    terms: Layers = None
     if layers is not None:
         try:
             parsed = parse_layers(MODELS[model["name"]], layers)

@@ -210,7 +210,8 @@ def _first(mask: np.ndarray, frames: int) -> int | None:
 
 
 def _eval(node: ast.AST, frames: int, variables: Values) -> np.ndarray | float:
-    if isinstance(node, ast.Constant):
+    if isinstance(node, ast.Constant):  # parse() let only numbers through
+        assert isinstance(node.value, (int, float))
         return float(node.value)
     if isinstance(node, ast.Name):
         return variables[node.id]
@@ -259,7 +260,7 @@ def _literal(node: ast.AST) -> float:
     if isinstance(node, ast.UnaryOp):
         value = _literal(node.operand)
         return -value if isinstance(node.op, ast.USub) else value
-    assert isinstance(node, ast.Constant)
+    assert isinstance(node, ast.Constant) and isinstance(node.value, (int, float))
     return float(node.value)
 
 

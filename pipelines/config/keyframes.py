@@ -55,14 +55,19 @@ class Schedule:
             return self.table[min(max(t, 0), len(self.table) - 1)]
         if self.dynamic:
             raise RuntimeError("a schedule with expressions is used before resolve()")
+        values = self.numbers()
         if len(self.frames) == 1:
-            return self.values[0]
+            return values[0]
         if self.interpolation == "smooth":
             from scipy.interpolate import PchipInterpolator  # 1 s to import: only when used
 
             x = min(max(t, self.frames[0]), self.frames[-1])
-            return float(PchipInterpolator(self.frames, self.values)(x))
-        return float(np.interp(t, self.frames, self.values))
+            return float(PchipInterpolator(self.frames, values)(x))
+        return float(np.interp(t, self.frames, values))
+
+    def numbers(self) -> tuple[float, ...]:
+        """The key values of a schedule without expressions."""
+        return tuple(v for v in self.values if not isinstance(v, Expr))
 
     def last_key(self) -> int:
         return self.frames[-1]
@@ -85,10 +90,10 @@ def parse(key: str, value: object, interpolation: str = "linear") -> Schedule:
         raise ConfigError(key, f"{key}: expected a number or a schedule like "
                           f"\"0:(1.02), 60:(1.05)\", got {show(value)}")
     if ":" not in value:  # no keyframes: a number or one expression for every frame
-        number = _number_or_expression(key, value, 0)
-        if not isinstance(number, Expr) and not math.isfinite(number):
+        only = _number_or_expression(key, value, 0)
+        if not isinstance(only, Expr) and not math.isfinite(only):
             raise ConfigError(key, f"{key}: must be a finite number, got {show(value)}")
-        return Schedule((0,), (number,), interpolation)
+        return Schedule((0,), (only,), interpolation)
     pairs: dict[int, float | Expr] = {}
     for part, offset in _split_keys(key, value):
         m = _KEY.match(part)
@@ -98,14 +103,14 @@ def parse(key: str, value: object, interpolation: str = "linear") -> Schedule:
         if len(m.group(1).lstrip("-")) > MAX_FRAME_DIGITS:
             raise ConfigError(key, f"{key}: keyframe {show(part.strip())}: frame number too large")
         frame = int(m.group(1))
-        number = _number_or_expression(key, m.group(2), offset + m.start(2))
+        at = _number_or_expression(key, m.group(2), offset + m.start(2))
         if frame < 0:
             raise ConfigError(key, f"{key}: keyframe {show(part.strip())}: frames start at 0")
         if frame in pairs:
             raise ConfigError(key, f"{key}: frame {frame} appears twice in schedule {show(value)}")
-        if not isinstance(number, Expr) and not math.isfinite(number):
+        if not isinstance(at, Expr) and not math.isfinite(at):
             raise ConfigError(key, f"{key}: keyframe {show(part.strip())}: value must be finite")
-        pairs[frame] = number
+        pairs[frame] = at
     frames = tuple(sorted(pairs))
     return Schedule(frames, tuple(pairs[f] for f in frames), interpolation)
 
@@ -120,7 +125,9 @@ def _number_or_expression(key: str, text: str, column: int) -> float | Expr:
 
 def _split_keys(key: str, text: str) -> list[tuple[str, int]]:
     """Split at commas outside parentheses: (part, where it starts in `text`)."""
-    parts, depth, current, start = [], 0, [], 0
+    parts: list[tuple[str, int]] = []
+    current: list[str] = []
+    depth = start = 0
     for i, ch in enumerate(text):
         depth += ch == "("
         depth -= ch == ")"
@@ -159,7 +166,7 @@ def rescaled(schedule: Schedule, written_for: int, frames: int) -> Schedule:
     round(k (frames - 1) / (written_for - 1)); of keys landing on one frame, the one landing
     nearest its exact place wins."""
     ratio = (frames - 1) / max(written_for - 1, 1)
-    best: dict[int, tuple[float, float]] = {}
+    best: dict[int, tuple[float, float | Expr]] = {}
     for key, value in zip(schedule.frames, schedule.values, strict=True):
         miss = abs(round(key * ratio) - key * ratio)
         if round(key * ratio) not in best or miss < best[round(key * ratio)][0]:

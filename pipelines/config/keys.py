@@ -73,8 +73,9 @@ SEQUENCE: dict[str, Any] = {
                            help="between keyframes: linear or smooth (monotone cubic)"),
     "frames_dir": Field("path", nullable=True, help="also keep every frame as PNG here"),
     "dream": {
-        **{k: Field("schedule", d, help=f"{COMMON['dream'][k].help}, per frame (keyframes or "
-                    "an expression allowed)", **b)
+        **{k: Field("schedule", d, low=b.get("low"), high=b.get("high"), above=b.get("above"),
+                    help=f"{COMMON['dream'][k].help}, per frame (keyframes or an expression "
+                    "allowed)")
            for (k, b), d in zip(DREAM_BOUNDS.items(), (4, 0.015, 2, 1.4), strict=True)},
         "cadence": Field("int", 1, low=1, high=100,
                          help="dream every k-th frame; the frames between are only carried"),

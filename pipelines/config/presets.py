@@ -30,7 +30,7 @@ MAX_NODES = 10_000
 MAX_DEPTH = 32
 
 
-S = TypeVar("S", bound=Settings)
+S = TypeVar("S", bound=Settings, covariant=True)
 
 
 @dataclass(frozen=True)

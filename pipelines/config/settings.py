@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pipelines.config import keyframes
 from pipelines.config.expressions import Values
 from pipelines.config.keyframes import Schedule
 from pipelines.config.keys import DREAM_BOUNDS, GENERATED_AUDIO, ZOOM
 from render.encoding.options import GifOptions, Mp4Options
-from render.models import LayerTerm
+from render.models import Layers
 
 MOTION_KEYS = ("zoom", "angle", "translate_x", "translate_y")
 _S = TypeVar("_S", bound="Settings")
@@ -30,7 +30,7 @@ class ModelConfig:
     (frame-0 weights); `weight_schedules` maps a layer to its keyframed weight."""
 
     name: str
-    layers: tuple[LayerTerm, ...] | str | None
+    layers: Layers
     weights: str | None
     weight_schedules: Mapping[str, Schedule] = field(default_factory=dict)
 
@@ -232,7 +232,7 @@ class Settings:
         return fitted
 
 
-def _part(schedules: Mapping[str, Schedule], prefix: str) -> dict[str, Schedule]:
+def _part(schedules: Mapping[str, Schedule], prefix: str) -> dict[str, Any]:
     """The schedules under dotted `prefix`, keyed by the rest of their key."""
     return {k[len(prefix):]: s for k, s in schedules.items() if k.startswith(prefix)}
 

@@ -52,8 +52,8 @@ def fit_gif(path: Path, max_mb: float, frames: Callable[[], Iterator[np.ndarray]
     was done (for the sidecar)."""
     cap = max_mb * 1e6
     first = path.stat().st_size
-    result = {"max_mb": max_mb, "original_bytes": first, "bytes": first, "scale": 1.0,
-              "every": 1, "fps": fps, "colors": colors}
+    result: dict[str, Any] = {"max_mb": max_mb, "original_bytes": first, "bytes": first,
+                              "scale": 1.0, "every": 1, "fps": fps, "colors": colors}
     if first <= cap:
         return result
     # GIF size grows about with the pixel count: start from the scale that should just fit

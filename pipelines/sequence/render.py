@@ -67,7 +67,7 @@ class FrameBar(tqdm):
     frame 0 is the slow full dream and resumed frames are instant, so counting either would
     make the estimate several times wrong. `dreamed()` marks the first dreamed frame done."""
 
-    _mark: tuple[int, float] | None = None
+    _mark: tuple[float, float] | None = None  # (frames done, when) at the first dreamed frame
 
     def dreamed(self) -> None:
         if self._mark is None:
@@ -75,7 +75,7 @@ class FrameBar(tqdm):
 
     @property
     def format_dict(self) -> dict[str, Any]:
-        d = super().format_dict
+        d = dict(super().format_dict)
         if self.disable:
             return d
         done = self.n - self._mark[0] if self._mark else 0
@@ -95,15 +95,14 @@ class SeamMeter:
         self.steps: list[float] = []
 
     def add(self, image: np.ndarray) -> None:
-        if self.first is None:
-            self.first = image
-        else:
+        if self.last is not None:
             self.steps.append(float(np.abs(image.astype(np.float32) - self.last).mean()))
+        self.first = image if self.first is None else self.first
         self.last = image
 
     def record(self) -> dict[str, float | None]:
         """The seam ratio and the largest step ratio of the frames as played, looped."""
-        if not self.steps:
+        if not self.steps or self.first is None or self.last is None:
             return {"seam_ratio": None, "max_step_ratio": None}
         wrap = float(np.abs(self.first.astype(np.float32) - self.last).mean())
         median = max(float(np.median([*self.steps, wrap])), 1e-9)

