@@ -13,7 +13,8 @@ import numpy as np
 
 from render.engine import DreamEngine
 from render.errors import UserError
-from render.models import LayerTerm, Notify
+from render.models import LayerTerm
+from render.notify import Notify
 from render.objectives import Objective, from_layer_terms
 from render.weights.resolve import LoadedModel, load_model, resolve_objective
 

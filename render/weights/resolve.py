@@ -26,13 +26,12 @@ from render.models import (
     MODELS,
     LayerTerm,
     ModelSpec,
-    Notify,
     classifier_note,
     format_layers,
     get_spec,
     parse_layers,
-    stderr_notify,
 )
+from render.notify import Notify, stderr_notify
 
 DOWNLOAD_HOST = ("storage.googleapis.com", 443)
 PROBE_SECONDS = 3.0
