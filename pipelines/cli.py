@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from render.errors import ConfigError, UserError, os_reason
+from render.notify import stderr_notify
 
 
 class _Parser(argparse.ArgumentParser):
@@ -95,8 +96,7 @@ def _render(args: argparse.Namespace) -> int:
     except ConfigError as exc:  # a value only found bad once the input was read
         raise preset.refuse(exc) from None
     minutes, seconds = divmod(round(time.monotonic() - start), 60)
-    print(f"dreamreel: wrote {', '.join(str(p) for p in outputs)} in {minutes}m{seconds:02d}s",
-          file=sys.stderr)
+    stderr_notify(f"wrote {', '.join(str(p) for p in outputs)} in {minutes}m{seconds:02d}s")
     return 0
 
 
@@ -161,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         if debug:
             traceback.print_exc()
-        print(f"dreamreel: {interrupted(exc)}", file=sys.stderr)
+        stderr_notify(interrupted(exc))
         return 143 if isinstance(exc, Terminated) else 130
     except (OSError, MemoryError) as exc:  # a read or write the pipelines did not foresee
         if debug:

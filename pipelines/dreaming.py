@@ -7,7 +7,7 @@ from pipelines.config.settings import DreamConfig, ModelConfig
 from render.build import BuiltEngine, build_engine
 from render.device import default_tile
 from render.engine import DreamSettings
-from render.models import Notify
+from render.notify import Notify
 from render.objectives import LayerObjective, read_guide
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from render.models import Notify, stderr_notify
+from render.notify import Notify, stderr_notify
 
 
 @dataclass(frozen=True)

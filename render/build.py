@@ -11,7 +11,8 @@ from typing import Any
 
 from render.engine import DreamEngine
 from render.errors import UserError
-from render.models import LayerTerm, Notify, stderr_notify
+from render.models import LayerTerm
+from render.notify import Notify, stderr_notify
 from render.objectives import LayerObjective, Objective, from_layer_terms, layer_terms
 from render.weights.resolve import LoadedModel, load_model, resolve_objective
 

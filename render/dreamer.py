@@ -13,7 +13,8 @@ from render.classes import class_indices
 from render.device import default_tile
 from render.engine import DreamSettings, OctaveCallback
 from render.media.image import read_image, to_rgb8
-from render.models import Notify, get_spec, parse_layers, stderr_notify
+from render.models import get_spec, parse_layers
+from render.notify import Notify, stderr_notify
 from render.objectives import LayerObjective, Objective, read_guide
 
 

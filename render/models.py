@@ -9,18 +9,11 @@ Every network here takes float32 images in *engine space*: RGB in [-1, 1], shape
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from render.errors import UserError, show
-
-Notify = Callable[[str], None]
-
-def stderr_notify(message: str) -> None:
-    """Default notice sink: one line on stderr."""
-    print(f"dreamreel: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,12 @@ def packaged(monkeypatch):
     return state
 
 
+class FakeNet(str):
+    """A built network's stand-in: its description, and no layers (no weights to draw)."""
+
+    layers = ()
+
+
 @pytest.fixture
 def fake_builders(monkeypatch, packaged):
     """Record which weights argument each Keras builder receives, without building a net.
@@ -53,7 +59,7 @@ def fake_builders(monkeypatch, packaged):
     def fake(name):
         def build(weights):
             calls.append((name, weights))
-            return f"net:{name}:{weights}"
+            return FakeNet(f"net:{name}:{weights}")
         return build
 
     for name in models.MODELS:
@@ -109,6 +115,17 @@ def test_random_init_is_the_same_every_build():
     a = resolve.load_model("efficientnet_lite0", "none").network.get_weights()
     b = resolve.load_model("efficientnet_lite0", "none").network.get_weights()
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_random_init_leaves_the_global_generators_alone():
+    """The random network is repeatable without seeding anyone else's generator: NumPy's global
+    stream goes on where it was (keras.utils.set_random_seed would restart it)."""
+    import numpy as np
+
+    np.random.seed(7)
+    want = np.random.RandomState(7).random_sample(3)
+    resolve.load_model("efficientnet_lite0", "none")
+    assert np.array_equal(np.random.random_sample(3), want)
 
 
 def test_online_attempt_is_bounded(fake_builders, monkeypatch):
@@ -251,3 +268,89 @@ def test_model_spec_preprocess_stays_the_keras_one(fake_builders):
     """Without packages, LoadedModel.preprocess is the spec's (Keras weights') scaling."""
     loaded = resolve.load_model("vgg16", "none")
     assert loaded.preprocess == models.MODELS["vgg16"].preprocess
+
+
+# --- the download itself: a local server stands in for Keras' storage ---
+
+@pytest.fixture
+def served(monkeypatch):
+    """A local HTTP server for one weights file: `set(body, md5)` says what it serves and what
+    MD5 the download expects; returns the file name to download."""
+    import hashlib
+    import http.server
+    import threading
+
+    state = {"body": b""}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(state["body"])))
+            self.end_headers()
+            self.wfile.write(state["body"])
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    name = "weights_notop.h5"
+    url = f"http://127.0.0.1:{server.server_address[1]}/{name}"
+
+    def serve(body, md5=None):
+        state["body"] = body
+        monkeypatch.setitem(resolve.KERAS_DOWNLOADS, name,
+                            (url, md5 or hashlib.md5(body).hexdigest()))
+        return name
+
+    yield serve
+    server.shutdown()
+    server.server_close()
+
+
+def cache_files():
+    folder = resolve.keras_cache_dir()
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_a_download_lands_whole_in_keras_cache(served):
+    body = bytes(range(256)) * 5000  # over one read block
+    name = served(body)
+    path = resolve.download_weights(name)
+    try:
+        assert path == resolve.keras_cache_dir() / name and path.read_bytes() == body
+        assert cache_files().count(name) == 1 and not any(".part" in f for f in cache_files())
+    finally:
+        path.unlink()
+
+
+def test_a_damaged_download_is_refused_and_removed(served):
+    before = cache_files()
+    name = served(b"truncated", md5="0" * 32)
+    with pytest.raises(OSError, match="arrived damaged"):
+        resolve.download_weights(name)
+    assert cache_files() == before
+
+
+def test_a_stalled_download_gives_up_without_a_process_wide_timeout(monkeypatch):
+    """A server that takes the connection but never answers: the read times out after the
+    download's own timeout, and no socket anywhere else in the process got one."""
+    import socket
+
+    stalled = socket.socket()
+    stalled.bind(("127.0.0.1", 0))
+    stalled.listen(1)  # connections queue; none is ever answered
+    name = "stalled_notop.h5"
+    monkeypatch.setitem(resolve.KERAS_DOWNLOADS, name, (
+        f"http://127.0.0.1:{stalled.getsockname()[1]}/{name}", "0" * 32))
+    before = cache_files()
+    default = socket.getdefaulttimeout()
+    start = time.monotonic()
+    try:
+        with pytest.raises(OSError):  # TimeoutError, or URLError wrapping it
+            resolve.download_weights(name, seconds=0.3)
+    finally:
+        stalled.close()
+    assert 0.25 < time.monotonic() - start < 3.0
+    assert socket.getdefaulttimeout() == default and cache_files() == before

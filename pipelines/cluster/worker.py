@@ -23,11 +23,6 @@ from pipelines.cluster.chunks import Chunk
 from pipelines.config.settings import DreamConfig, FirstFrame, ModelConfig, VideoSettings
 from pipelines.sequence.scheduler import FramePlan
 
-# test hook: a file named by this variable (when set as the worker starts) that holds
-# "CHUNK:FRAME" makes the worker dreaming frame FRAME of chunk CHUNK exit abruptly (a lost
-# machine); the file is removed first, so the restarted worker goes on (tests/test_cluster.py)
-CRASH_HOOK = "DREAMREEL_CLUSTER_CRASH"
-
 
 @dataclass(frozen=True)
 class ChunkResult:
@@ -76,19 +71,6 @@ class MemoryStore:
         """Resuming from the given frame 0 is not news."""
 
 
-def _crash_if_asked(chunk: int, t: int) -> None:
-    hook = os.environ.get(CRASH_HOOK)
-    if not hook:
-        return
-    try:
-        want = tuple(int(v) for v in Path(hook).read_text().split(":"))
-    except (OSError, ValueError):
-        return
-    if want == (chunk, t):
-        Path(hook).unlink(missing_ok=True)
-        os._exit(1)  # a lost worker: no clean-up, no exception
-
-
 def first_plan(plan: FramePlan, first: FirstFrame) -> FramePlan:
     """`plan` as a first frame's: the dream.first_frame settings where given, dreamed."""
     settings = replace(plan.settings, steps=first.steps or plan.settings.steps,
@@ -135,7 +117,6 @@ class ChunkWorker:
         continues = warm == 0 and first_dream is not None
 
         def plan(i: int) -> FramePlan:
-            _crash_if_asked(chunk.index, warm + i)
             if continues or i:
                 return global_plan(warm + i)
             return first_plan(global_plan(warm), settings.dream.first_frame)

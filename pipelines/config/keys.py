@@ -176,9 +176,6 @@ LAYERS: dict[str, Any] = {
     },
 }
 
-# pipeline name -> its keys beyond COMMON (sections named in both are merged)
-PIPELINE_KEYS: dict[str, Schema] = {"still": {}, "layers": LAYERS, "zoom": ZOOM, "video": VIDEO}
-
 
 def schema_for(pipeline: str) -> dict[str, Any]:
     """COMMON plus the pipeline's own keys."""
@@ -205,5 +202,8 @@ CLUSTER: dict[str, Any] = {
     "connect_timeout": Field("float", 20.0, above=0, high=3600,
                              help="seconds to wait for an existing cluster to answer"),
 }
-for _name in ("still", "zoom", "video"):
-    PIPELINE_KEYS[_name] = {**PIPELINE_KEYS[_name], "cluster": CLUSTER}
+
+# pipeline name -> its keys beyond COMMON (sections named in both are merged)
+PIPELINE_KEYS: dict[str, Schema] = {"still": {"cluster": CLUSTER}, "layers": LAYERS,
+                                    "zoom": {**ZOOM, "cluster": CLUSTER},
+                                    "video": {**VIDEO, "cluster": CLUSTER}}

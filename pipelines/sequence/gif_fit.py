@@ -16,7 +16,7 @@ import numpy as np
 
 from render.encoding.encoder import FrameEncoder
 from render.media.image import resize
-from render.models import Notify
+from render.notify import Notify
 
 MIN_SCALE = 0.5  # below this, drop frames instead
 COLOR_STEPS = (128, 64, 32)

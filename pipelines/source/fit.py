@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from render.media.image import resize
-from render.models import Notify
+from render.notify import Notify
 
 
 def budget_size(own: tuple[int, int], budget: tuple[int, int]) -> tuple[int, int]:

@@ -31,7 +31,7 @@ from render.media import video as decode
 from render.media.image import default_image, read_image, resize
 from render.media.image_header import image_file_size
 from render.memory import check_memory
-from render.models import Notify, stderr_notify
+from render.notify import Notify, stderr_notify
 
 DEFAULT_SIZE = (640, 360)
 GENERATED_FRAMES, GENERATED_FPS = 48, 24.0

@@ -22,7 +22,7 @@ import numpy as np
 from pipelines.config.settings import FlowConfig
 from pipelines.source.inputs import Clip, FrameWindow
 from pipelines.warp.flow import FLOW_METHODS, glitch_mask, optical_flow, reliable_mask, warp_by_flow
-from render.models import Notify
+from render.notify import Notify
 
 # frames whose flow is computed ahead: with cadence, a carried frame and the next dreamed one
 # both get their flow while the dream before them runs

@@ -52,7 +52,7 @@ from render.encoding.options import GIF_DEFAULTS, MP4_DEFAULTS, GifOptions, Mp4O
 from render.errors import UserError
 from render.media import ffmpeg
 from render.media.ffmpeg import fps_fraction
-from render.models import Notify, stderr_notify
+from render.notify import Notify, stderr_notify
 
 __all__ = ["AudioTrack", "FrameEncoder", "GifOptions", "Mp4Options", "fps_fraction", "gif_timing",
            "output_kind"]

@@ -12,10 +12,13 @@ have their own).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import socket
+import tempfile
 import threading
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,17 +30,28 @@ from render.models import (
     Layers,
     LayerTerm,
     ModelSpec,
-    Notify,
     classifier_note,
     get_spec,
     parse_layers,
-    stderr_notify,
 )
+from render.notify import Notify, stderr_notify
 
 DOWNLOAD_HOST = ("storage.googleapis.com", 443)
 PROBE_SECONDS = 3.0
-DOWNLOAD_SOCKET_TIMEOUT = 30.0
+DOWNLOAD_SOCKET_TIMEOUT = 30.0  # bounds each connect and read of a download, not its total
 RANDOM_INIT_SEED = 1234
+# Keras' headless ImageNet weights files: where keras.applications downloads each and its MD5
+# (the URLs and hashes keras.applications passes to keras.utils.get_file); fetched here so
+# that the download has its own socket timeout (get_file has none)
+KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/keras-applications"
+KERAS_DOWNLOADS: dict[str, tuple[str, str]] = {
+    "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5": (
+        f"{KERAS_ORIGIN}/inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "bcbd6486424b2319ff4ef7d526e38f63"),
+    "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5": (
+        f"{KERAS_ORIGIN}/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "6d6bbae143d832006294945121d1f1fc"),
+}
 
 
 @dataclass
@@ -117,14 +131,77 @@ def network_reachable(host: tuple[str, int] | None = None, seconds: float | None
     return bool(result and result[0])
 
 
+def download_weights(file_name: str, seconds: float | None = None) -> Path:
+    """Fetch Keras' weights file `file_name` (KERAS_DOWNLOADS) into Keras's cache, where the
+    next render finds it: every connect and read bounded by `seconds` (default
+    DOWNLOAD_SOCKET_TIMEOUT), the MD5 checked as keras.utils.get_file checks it, and the file
+    written whole or not at all."""
+    url, md5 = KERAS_DOWNLOADS[file_name]
+    target = keras_cache_dir() / file_name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.md5(usedforsecurity=False)
+    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{file_name}.",
+                                     suffix=".part", delete=False) as part:
+        try:
+            timeout = DOWNLOAD_SOCKET_TIMEOUT if seconds is None else seconds
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                while block := response.read(1 << 20):
+                    digest.update(block)
+                    part.write(block)
+            if digest.hexdigest() != md5:
+                raise OSError(f"{url} arrived damaged (MD5 {digest.hexdigest()}, "
+                              f"expected {md5})")
+        except BaseException:
+            part.close()
+            os.unlink(part.name)
+            raise
+    os.replace(part.name, target)
+    return target
+
+
 def _download(spec: ModelSpec) -> Any:
-    """Let Keras fetch its ImageNet weights, with every socket operation bounded."""
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_SOCKET_TIMEOUT)
-    try:
-        return spec.build("imagenet")
-    finally:
-        socket.setdefaulttimeout(previous)
+    """`spec`'s network with Keras' ImageNet weights, downloaded (bounded) into the cache."""
+    assert spec.keras_weights_file is not None
+    return spec.build(str(download_weights(spec.keras_weights_file)))
+
+
+def random_network(spec: ModelSpec, top: bool = False) -> Any:
+    """`spec`'s network with random weights that are the same on every build (a resumed
+    render, every worker of a cluster, continue with the same network), without seeding any
+    global random generator: each randomly initialised variable is drawn again by its own
+    layer's initializer with a seed of its own (RANDOM_INIT_SEED + its index)."""
+    network = spec.build(None, top=top)
+    index = 0
+    for layer in _leaf_layers(network):
+        for variable in layer.weights:
+            init = _initializer(layer, variable.name)
+            config = init.get_config()
+            if "seed" not in config:  # a constant: the same on every build already
+                continue
+            seeded = type(init).from_config({**config, "seed": RANDOM_INIT_SEED + index})
+            variable.assign(seeded(variable.shape, variable.dtype))
+            index += 1
+    return network
+
+
+def _leaf_layers(model: Any) -> Iterator[Any]:
+    """The layers of `model` that hold variables themselves, nested models opened, in order."""
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            yield from _leaf_layers(layer)
+        else:
+            yield layer
+
+
+def _initializer(layer: Any, name: str) -> Any:
+    """The initializer `layer` made its variable `name` with (Keras keeps it on the layer as
+    `<name>_initializer`; a depthwise convolution's kernel as `depthwise_initializer`)."""
+    for attr in (f"{name}_initializer", "depthwise_initializer" if name == "kernel" else ""):
+        init = getattr(layer, attr, None) if attr else None
+        if init is not None:
+            return init
+    raise RuntimeError(f"{type(layer).__name__} {layer.name}: no initializer found for its "
+                       f"variable {name}, so its random weights could not be made repeatable")
 
 
 def load_model(name: str, weights: str | None = "imagenet", notify: Notify = stderr_notify,
@@ -141,10 +218,7 @@ def load_model(name: str, weights: str | None = "imagenet", notify: Notify = std
             spec.build(None, top=True)  # raises the one-line UserError
         return _load_top(spec, weights, name)
     if weights is None or str(weights).lower() == "none":
-        import keras
-
-        keras.utils.set_random_seed(RANDOM_INIT_SEED)  # same net every run: resumes match
-        return LoadedModel(spec, spec.build(None), "random", name)
+        return LoadedModel(spec, random_network(spec), "random", name)
     if str(weights).lower() != "imagenet":
         path = Path(weights).expanduser()
         if not path.is_file():
@@ -194,10 +268,7 @@ def load_model(name: str, weights: str | None = "imagenet", notify: Notify = std
 def _load_top(spec: ModelSpec, weights: str | None, name: str) -> LoadedModel:
     """A model with its classifier: packaged ImageNet weights, random, or a weights file."""
     if weights is None or str(weights).lower() == "none":
-        import keras
-
-        keras.utils.set_random_seed(RANDOM_INIT_SEED)
-        return LoadedModel(spec, spec.build(None, top=True), "random", name)
+        return LoadedModel(spec, random_network(spec, top=True), "random", name)
     if spec.keras_top_weights_file is None:  # packaged weights carry the classifier
         if str(weights).lower() == "imagenet":
             return LoadedModel(spec, spec.build("imagenet", top=True), "imagenet", name)
