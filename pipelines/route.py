@@ -1,12 +1,13 @@
 """Which code renders a preset: the pipeline itself (here, one process), a batch (several
-inputs, or one still/zoom as a task on the cluster: pipelines.cluster.batch), or one video
-chunked on the cluster (pipelines.cluster.video). The CLI asks here before every render."""
+inputs, or one still/zoom as a task on the cluster: pipelines.batch), or one video chunked on
+the cluster (pipelines.cluster.video). The CLI asks here before every render. The cluster
+package (and Ray) is imported only for a preset whose cluster.address is not none."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from pipelines.cluster.batch import Run, batch_inputs, run
+from pipelines.batch import Run, batch_inputs, run
 from pipelines.config.presets import Preset
 from render.errors import ConfigError
 
