@@ -1,8 +1,8 @@
 """Batches: `input` a folder or a glob (still, zoom, video) renders each file into an output
 folder, one output per input (`output` names the folder; default out/<preset>/). Without a
-cluster the inputs run here one after another; with one, each input is one Ray task
-(pipelines.cluster.batch, imported only then). A bad file is reported in one line and the
-others go on; the exit code then says that some failed (3).
+cluster the inputs run here one after another; with one, each input is one Ray task (the route
+goes to pipelines.cluster.batch only then). A bad file is reported in one line and the others
+go on; the exit code then says that some failed (3).
 
 A single still or zoom with a cluster also runs as one task: a zoom is sequential by nature
 (each frame is the previous dream), so it is never split. A single video is chunked instead
@@ -103,33 +103,29 @@ def render_one(preset: Preset, opts: RunOptions, runner: Run
         return [], os_reason(exc)
 
 
+def batch_jobs(preset: Preset, files: list[Path]) -> list[Preset]:
+    """One preset per input file, each writing its own output into the batch's folder
+    (checked before any work)."""
+    settings = preset.settings
+    outputs = _names(files, output_folder(preset, len(files)), EXTENSIONS[settings.pipeline])
+    return [for_input(preset, f, o) for f, o in zip(files, outputs, strict=True)]
+
+
 def run(preset: Preset, opts: RunOptions) -> list[Path]:
-    """Render every input of the batch (see the module's docstring)."""
+    """Render every input of the batch here, one after another (see the module's docstring);
+    a preset of one input (the preview of a still or zoom on a cluster) is rendered as is."""
     from pipelines.registry import runner
 
     settings = preset.settings
     files = batch_inputs(settings)
-    if files is None and opts.preview:  # a preview dreams nothing: here, not on the cluster
+    if files is None:
         return runner(settings.pipeline)(preset, opts)
-    if files is None:  # one still or zoom as one task on the cluster
-        from pipelines.cluster.batch import on_cluster_single
-
-        if settings.pipeline == "zoom":
-            opts.notify("a zoom is sequential (each frame is the previous dream): it runs on "
-                        "the cluster as one task")
-        return on_cluster_single(preset, opts)
-    outputs = _names(files, output_folder(preset, len(files)), EXTENSIONS[settings.pipeline])
-    jobs = [for_input(preset, f, o) for f, o in zip(files, outputs, strict=True)]
-    if settings.cluster.enabled and not opts.preview:
-        from pipelines.cluster.batch import on_cluster
-
-        results = on_cluster(jobs, settings.cluster, opts)
-    else:
-        results = [render_one(job, opts, runner(settings.pipeline)) for job in jobs]
-    return _report(files, results, opts)
+    jobs = batch_jobs(preset, files)
+    return report(files, [render_one(job, opts, runner(settings.pipeline)) for job in jobs],
+                  opts)
 
 
-def _report(files: list[Path], results: list[tuple[list[Path], str | None]],
+def report(files: list[Path], results: list[tuple[list[Path], str | None]],
             opts: RunOptions) -> list[Path]:
     """Each failure in one line; BatchIncomplete when there was any."""
     written = [p for paths, _ in results for p in paths]

@@ -1,6 +1,7 @@
 """Batches on a Ray cluster (see pipelines.batch): each input is one Ray task, its file
 travelling through the object store (no shared filesystem needed), its outputs and sidecars
-written back here; one still or zoom with a cluster is one such task."""
+written back here; one still or zoom with a cluster is one such task (a zoom is sequential by
+nature: each frame is the previous dream, so it is never split)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pipelines.batch import render_one
+from pipelines import batch
 from pipelines.config.presets import Preset
 from pipelines.config.settings import ClusterConfig
 from pipelines.outputs import sidecar_path
@@ -42,8 +43,8 @@ def render_remote(preset: Preset, name: str | None, data: bytes | None, opts: Ru
         outputs = tuple(Path(tmp) / f"out{i}{t.suffix}" for i, t in enumerate(targets))
         local = replace(preset, settings=replace(preset.settings, input=source,
                                                  output=outputs))
-        _, error = render_one(local, replace(opts, quiet=True, notify=_silent),
-                              runner(preset.settings.pipeline))
+        _, error = batch.render_one(local, replace(opts, quiet=True, notify=_silent),
+                                    runner(preset.settings.pipeline))
         if error is not None:
             if source is not None:
                 error = error.replace(str(source), str(given))
@@ -128,3 +129,19 @@ def on_cluster_single(preset: Preset, opts: RunOptions) -> list[Path]:
     if error is not None:
         raise UserError(error)
     return written
+
+
+def run(preset: Preset, opts: RunOptions) -> list[Path]:
+    """Render every input of the batch as a Ray task, or the one still or zoom as one task;
+    a preview dreams nothing: it is made here, not on the cluster (pipelines.batch)."""
+    if opts.preview:
+        return batch.run(preset, opts)
+    settings = preset.settings
+    files = batch.batch_inputs(settings)
+    if files is None:
+        if settings.pipeline == "zoom":
+            opts.notify("a zoom is sequential (each frame is the previous dream): it runs on "
+                        "the cluster as one task")
+        return on_cluster_single(preset, opts)
+    jobs = batch.batch_jobs(preset, files)
+    return batch.report(files, on_cluster(jobs, settings.cluster, opts), opts)
