@@ -93,7 +93,7 @@ def on_cluster(jobs: list[Preset], cfg: ClusterConfig, opts: RunOptions
             except OSError as exc:
                 refs.append(f"{source}: cannot read ({exc.strerror})")
                 continue
-            refs.append(task.remote(job, source and source.name, data, opts))
+            refs.append(task.remote(job, None if source is None else source.name, data, opts))
         results: list[tuple[list[Path], str | None]] = []
         for job, ref in zip(jobs, refs, strict=True):
             if isinstance(ref, str):

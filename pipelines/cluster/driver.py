@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing
 from typing import Any
 
@@ -134,7 +134,7 @@ class ChunkedScheduler:
         else:
             self.record["seconds_per_chunk"].append(round(result.seconds, 3))
 
-    def frames(self, count: int) -> Iterator[Frame]:
+    def frames(self, count: int) -> Generator[Frame, None, None]:
         """Yield frames 0..count-1 in order; finished ones are read back from checkpoints."""
         import ray
 

@@ -13,7 +13,7 @@ dreamed; an interrupted render still waits for the frame being written.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
@@ -97,7 +97,7 @@ class Scheduler(Protocol):
     """What a sequence render takes its finished frames from, in order: FrameScheduler in one
     process, or the cluster's ChunkedScheduler (pipelines.cluster.driver)."""
 
-    def frames(self, count: int) -> Iterator[Frame]:
+    def frames(self, count: int) -> Generator[Frame, None, None]:
         """Frames 0..count-1 in order (resumed ones read back from the store)."""
 
 
@@ -171,7 +171,7 @@ class FrameScheduler:
         self.seed = seed
         self.finish = finish
 
-    def frames(self, count: int) -> Iterator[Frame]:
+    def frames(self, count: int) -> Generator[Frame, None, None]:
         """Yield frames in order; resumed ones are read back from their checkpoints."""
         resumed = Resumed(self.store, count)
         # however this ends: the checkpoint in flight is written, then the motion stops
