@@ -56,10 +56,8 @@ def real_clip() -> Path | None:
 def source_frames(overrides: list[str]) -> list[np.ndarray]:
     """The source frames exactly as the pipeline sees them."""
     clip = video_input(presets.load("video", overrides).settings)
-    window = FrameWindow(clip)
-    frames = [window[t].copy() for t in range(clip.count)]
-    window.close()
-    return frames
+    with FrameWindow(clip) as window:
+        return [window[t].copy() for t in range(clip.count)]
 
 
 def warping_error(clip: list[np.ndarray], source: list[np.ndarray]) -> float:

@@ -21,6 +21,7 @@ from pipelines.config.presets import Preset
 from pipelines.config.settings import Settings
 from pipelines.run_options import RunOptions
 from pipelines.sequence.lock import output_lock
+from pipelines.source.inputs import reading
 from pipelines.warp.affine import affine_matrix, warp
 from render.encoding.encoder import AudioTrack, FrameEncoder, Mp4Options
 from render.media.image import atomic_write_bytes, resize
@@ -81,8 +82,7 @@ def _write(video_path: Path, plot_path: Path, settings: Settings,
            values: Mapping[str, Any], opts: RunOptions, audio: AudioTrack | None,
            title: str) -> None:
     """The draft MP4 and the plot (see render)."""
-    source = frames()
-    try:
+    with reading(frames()) as source:
         first = next(source)
         size = draft_size((first.shape[1], first.shape[0]))
         with FrameEncoder(video_path, size, fps, mp4=DRAFT, audio=audio,
@@ -90,10 +90,6 @@ def _write(video_path: Path, plot_path: Path, settings: Settings,
             encoder.write(resize(first, size))
             for _, image in zip(range(count - 1), source, strict=False):
                 encoder.write(resize(image, size))
-    finally:
-        close = getattr(source, "close", None)
-        if close is not None:
-            close()
     atomic_write_bytes(plot_path, plot(settings, values, count, fps, title))
     opts.notify(f"preview: {count} frames of the camera path at {size[0]}x{size[1]}, no "
                 "dreaming; the plot shows every scheduled value")

@@ -5,6 +5,7 @@ colour-matched to the first dreamed frame (see pipelines.warp)."""
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -114,15 +115,12 @@ def run(preset: Preset[VideoSettings], opts: RunOptions) -> list[Path]:
         audio = setup.mp4_audio(store.directory)
         record = {"model": built.record(settings.model.weight_schedules), **setup.record(audio),
                   "mask": masks and masks.record()}
-        window = SharedWindow(clip)
-        motion = FlowMotion(video.flow, window, opts.notify)
-        try:
+        # the flow thread stops first (it reads the window), then the window
+        with (SharedWindow(clip) as window,
+              closing(FlowMotion(video.flow, window, opts.notify)) as motion):
             finish = coherence_finish(window.__getitem__) if video.color_coherence else None
             moved = motion if masks is None else MaskedMotion(motion, window.__getitem__, masks)
             scheduler = FrameScheduler(built.engine, moved, plan, store, settings.seed, finish)
             job = SequenceJob(scheduler, store, clip.count, clip.fps, clip.size, record,
                               audio, extend_loop=False)
             return render_sequence(preset, opts, outputs, job)
-        finally:
-            motion.close()  # the flow thread first: it reads the window
-            window.close()

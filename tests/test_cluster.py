@@ -225,7 +225,7 @@ def test_a_preview_with_a_cluster_set_is_made_here(tmp_path, capsys, monkeypatch
     def no_cluster(*args, **kwargs):
         raise AssertionError("a preview started the cluster")
 
-    monkeypatch.setattr(batch, "_on_cluster", no_cluster)
+    monkeypatch.setattr(batch, "on_cluster", no_cluster)
     out = tmp_path / "z.mp4"
     code = main(["render", "zoom", f"output={out}", "frames=4", "size=[64,48]",
                  "cluster.address=local", "--preview", "--quiet"])

@@ -98,6 +98,40 @@ def test_configuration_never_imports_tensorflow():
     assert "did you mean 'dream.steps'" in done.stderr
 
 
+def test_a_render_without_a_cluster_imports_nothing_of_the_cluster_package(tmp_path):
+    """A video, a batch of stills and the route of every shipped preset, none with a cluster,
+    run in one process that never imports pipelines.cluster (nor Ray); the route of a video
+    on a cluster does import it (so the check can fail)."""
+    code = (
+        "import importlib.util, sys\n"
+        "from pipelines.cli import main\n"
+        "from pipelines.config import presets\n"
+        "from pipelines.registry import runner\n"
+        "from pipelines.route import route\n"
+        "from render.media.image import default_image, write_image\n"
+        "tiny = ['model.name=efficientnet_lite0', 'model.weights=none', 'dream.octaves=1',\n"
+        "        'dream.steps=1', '--quiet']\n"
+        "first = ['dream.first_frame.octaves=1', 'dream.first_frame.steps=1']\n"
+        "for name in presets.available():\n"
+        "    route(presets.load(name, []), runner)\n"
+        f"tmp = {str(tmp_path)!r}\n"
+        "write_image(tmp + '/in/a.png', default_image((64, 48), seed=1))\n"
+        "assert main(['render', 'video', 'frames=3', 'size=[64,48]', f'output={tmp}/v.mp4',\n"
+        "             *tiny, *first]) == 0\n"
+        "assert main(['render', 'still', f'input={tmp}/in', f'output={tmp}/out', *tiny]) == 0\n"
+        "loaded = sorted(m for m in sys.modules\n"
+        "                if m.startswith('pipelines.cluster') or m.split('.')[0] == 'ray')\n"
+        "assert not loaded, loaded\n"
+        "if importlib.util.find_spec('ray'):\n"
+        "    route(presets.load('video', ['cluster.address=local']), runner)\n"
+        "    assert 'pipelines.cluster.video' in sys.modules\n")
+    (tmp_path / "in").mkdir()
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "v.mp4").is_file() and (tmp_path / "out" / "a.png").is_file()
+
+
 def test_every_pipeline_has_keys_and_a_module():
     assert set(PIPELINES) == set(keys.PIPELINE_KEYS)
 

@@ -1,114 +1,28 @@
-"""Batches: `input` a folder or a glob (still, zoom, video) renders each file into an output
-folder, one output per input (`output` names the folder; default out/<preset>/). Without a
-cluster the inputs run here one after another; with one, each input is one Ray task (files
-travel through the object store: no shared filesystem needed). A bad file is reported in one
-line and the others go on; the exit code then says that some failed (3).
-
-A single still or zoom with a cluster also runs as one task: a zoom is sequential by nature
-(each frame is the previous dream), so it is never split. A single video is chunked instead
-(pipelines.cluster.video)."""
+"""Batches on a Ray cluster (see pipelines.batch): each input is one Ray task, its file
+travelling through the object store (no shared filesystem needed), its outputs and sidecars
+written back here; one still or zoom with a cluster is one such task (a zoom is sequential by
+nature: each frame is the previous dream, so it is never split)."""
 
 from __future__ import annotations
 
-import glob
 import json
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pipelines import batch
 from pipelines.config.presets import Preset
-from pipelines.config.settings import ClusterConfig, Settings
-from pipelines.outputs import check_writable, sidecar_path
+from pipelines.config.settings import ClusterConfig
+from pipelines.outputs import sidecar_path
 from pipelines.run_options import RunOptions
-from render.errors import ConfigError, UserError, os_reason
+from render.errors import UserError
 from render.media.image import atomic_write_bytes
-
-BATCH_PIPELINES = ("still", "zoom", "video")
-EXTENSIONS = {"still": ".png", "zoom": ".mp4", "video": ".mp4"}
-SOME_FAILED = 3  # the exit code of a batch in which some inputs failed
-
-Run = Callable[[Preset, RunOptions], list[Path]]
-
-
-class BatchIncomplete(UserError):
-    """Some inputs of a batch failed (each said in its own line); the others were written."""
-
-    exit_code = SOME_FAILED
-
-
-def batch_inputs(settings: Settings) -> list[Path] | None:
-    """The files of a batch `input` (a folder, or a glob that names no file itself), sorted;
-    None when `input` is one file (or none)."""
-    source = settings.input
-    if source is None or settings.pipeline not in BATCH_PIPELINES:
-        return None
-    if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
-        what = "an image" if settings.pipeline in ("still", "zoom") else "a video"
-        where = f"is a directory, expected {what} file (or a folder of them: this one has none)"
-    elif glob.has_magic(str(source)) and not source.exists():
-        files = sorted(Path(p) for p in glob.glob(str(source)) if Path(p).is_file())
-        where = "no file matches"
-    else:
-        return None
-    if not files:
-        raise ConfigError("input", f"input {source}: {where}")
-    return files
-
-
-def output_folder(preset: Preset, count: int) -> Path:
-    """The folder a batch writes into, checked before any work."""
-    settings = preset.settings
-    if settings.output and len(settings.output) == 1:
-        folder = settings.output[0]
-        if folder.suffix and not folder.is_dir():
-            raise ConfigError("output", (
-                f"output {folder}: a batch of {count} inputs writes one output per input into a "
-                f"folder; give a folder (e.g. output=out/{preset.name}/)"))
-    elif settings.output:
-        raise ConfigError("output", f"output: a batch writes into one folder, got "
-                          f"{len(settings.output)} paths")
-    else:
-        folder = Path("out") / preset.name
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError("output", f"output {folder}: is a file, expected a folder")
-    check_writable(folder / "x", f"output {folder}")
-    return folder
-
-
-def _names(files: list[Path], folder: Path, ext: str) -> list[Path]:
-    """One output per input: the input's stem, or its whole name where stems repeat."""
-    stems = [f.stem for f in files]
-    return [folder / f"{f.stem if stems.count(f.stem) == 1 else f.name}{ext}" for f in files]
-
-
-def for_input(preset: Preset, source: Path, output: Path) -> Preset:
-    """`preset` for one input of the batch, rendered in this process."""
-    config = {**preset.config, "input": str(source), "output": [str(output)]}
-    if "cluster" in config:
-        config["cluster"] = {**config["cluster"], "address": "none"}
-    settings = replace(preset.settings, input=source, output=(output,),
-                       cluster=ClusterConfig())
-    return replace(preset, config=config, settings=settings)
 
 
 def _silent(message: str) -> None:
     """Notices of a remote render stay there."""
-
-
-def _render_one(preset: Preset, opts: RunOptions, runner: Run) -> tuple[list[Path], str | None]:
-    """Render one input; (outputs, None) or ([], the one-line reason it failed)."""
-    try:
-        return runner(preset, opts), None
-    except ConfigError as exc:
-        return [], str(preset.refuse(exc))
-    except UserError as exc:
-        return [], str(exc)
-    except OSError as exc:
-        return [], os_reason(exc)
 
 
 def render_remote(preset: Preset, name: str | None, data: bytes | None, opts: RunOptions
@@ -129,8 +43,8 @@ def render_remote(preset: Preset, name: str | None, data: bytes | None, opts: Ru
         outputs = tuple(Path(tmp) / f"out{i}{t.suffix}" for i, t in enumerate(targets))
         local = replace(preset, settings=replace(preset.settings, input=source,
                                                  output=outputs))
-        _, error = _render_one(local, replace(opts, quiet=True, notify=_silent),
-                               runner(preset.settings.pipeline))
+        _, error = batch.render_one(local, replace(opts, quiet=True, notify=_silent),
+                                    runner(preset.settings.pipeline))
         if error is not None:
             if source is not None:
                 error = error.replace(str(source), str(given))
@@ -158,44 +72,8 @@ def _write(outputs: tuple[Path, ...], source: Path | None, result: dict[str, Any
         atomic_write_bytes(sidecar_path(output), (json.dumps(record, indent=2) + "\n").encode())
 
 
-def run(preset: Preset, opts: RunOptions) -> list[Path]:
-    """Render every input of the batch (see the module's docstring)."""
-    from pipelines.registry import runner
-
-    settings = preset.settings
-    files = batch_inputs(settings)
-    if files is None and opts.preview:  # a preview dreams nothing: here, not on the cluster
-        return runner(settings.pipeline)(preset, opts)
-    if files is None:  # one still or zoom as one task on the cluster
-        if settings.pipeline == "zoom":
-            opts.notify("a zoom is sequential (each frame is the previous dream): it runs on "
-                        "the cluster as one task")
-        return _on_cluster_single(preset, opts)
-    outputs = _names(files, output_folder(preset, len(files)), EXTENSIONS[settings.pipeline])
-    jobs = [for_input(preset, f, o) for f, o in zip(files, outputs, strict=True)]
-    if settings.cluster.enabled and not opts.preview:
-        results = _on_cluster(jobs, settings.cluster, opts)
-    else:
-        results = [_render_one(job, opts, runner(settings.pipeline)) for job in jobs]
-    return _report(files, results, opts)
-
-
-def _report(files: list[Path], results: list[tuple[list[Path], str | None]],
-            opts: RunOptions) -> list[Path]:
-    """Each failure in one line; BatchIncomplete when there was any."""
-    written = [p for paths, _ in results for p in paths]
-    failed = [(f, error) for f, (_, error) in zip(files, results, strict=True) if error]
-    for source, error in failed:
-        opts.notify(f"failed: {error}" if str(source) in error else f"failed: {source}: {error}")
-    if failed:
-        done = f"; wrote {', '.join(map(str, written))}" if written else ""
-        raise BatchIncomplete(f"{len(failed)} of {len(files)} inputs failed (each said "
-                              f"above){done}")
-    return written
-
-
-def _on_cluster(jobs: list[Preset], cfg: ClusterConfig, opts: RunOptions
-                ) -> list[tuple[list[Path], str | None]]:
+def on_cluster(jobs: list[Preset], cfg: ClusterConfig, opts: RunOptions
+               ) -> list[tuple[list[Path], str | None]]:
     """Every job as one Ray task, in parallel; outputs written here as they come back."""
     import ray
 
@@ -215,7 +93,7 @@ def _on_cluster(jobs: list[Preset], cfg: ClusterConfig, opts: RunOptions
             except OSError as exc:
                 refs.append(f"{source}: cannot read ({exc.strerror})")
                 continue
-            refs.append(task.remote(job, source and source.name, data, opts))
+            refs.append(task.remote(job, None if source is None else source.name, data, opts))
         results: list[tuple[list[Path], str | None]] = []
         for job, ref in zip(jobs, refs, strict=True):
             if isinstance(ref, str):
@@ -235,7 +113,7 @@ def _on_cluster(jobs: list[Preset], cfg: ClusterConfig, opts: RunOptions
     return results
 
 
-def _on_cluster_single(preset: Preset, opts: RunOptions) -> list[Path]:
+def on_cluster_single(preset: Preset, opts: RunOptions) -> list[Path]:
     """One still or zoom (to its own outputs) as one task on the cluster."""
     from pipelines.outputs import resolve_outputs
     from render.encoding.encoder import output_kind
@@ -247,7 +125,23 @@ def _on_cluster_single(preset: Preset, opts: RunOptions) -> list[Path]:
                               check_image_output if still else output_kind)
     job = replace(preset, settings=replace(settings, output=tuple(outputs),
                                            cluster=ClusterConfig()))
-    ((written, error),) = _on_cluster([job], settings.cluster, opts)
+    ((written, error),) = on_cluster([job], settings.cluster, opts)
     if error is not None:
         raise UserError(error)
     return written
+
+
+def run(preset: Preset, opts: RunOptions) -> list[Path]:
+    """Render every input of the batch as a Ray task, or the one still or zoom as one task;
+    a preview dreams nothing: it is made here, not on the cluster (pipelines.batch)."""
+    if opts.preview:
+        return batch.run(preset, opts)
+    settings = preset.settings
+    files = batch.batch_inputs(settings)
+    if files is None:
+        if settings.pipeline == "zoom":
+            opts.notify("a zoom is sequential (each frame is the previous dream): it runs on "
+                        "the cluster as one task")
+        return on_cluster_single(preset, opts)
+    jobs = batch.batch_jobs(preset, files)
+    return batch.report(files, on_cluster(jobs, settings.cluster, opts), opts)

@@ -122,10 +122,10 @@ def connected(cluster: ClusterConfig) -> Iterator[Connection]:
     try:
         if local:
             ray.init(num_cpus=cluster.workers, include_dashboard=False, log_to_driver=False,
-                     logging_level="ERROR", configure_logging=False)
+                     logging_level=logging.ERROR, configure_logging=False)
         else:
             _bounded(lambda: ray.init(address=address, log_to_driver=False,
-                                      logging_level="ERROR", configure_logging=False),
+                                      logging_level=logging.ERROR, configure_logging=False),
                      address, cluster.connect_timeout)
     except (ConnectionError, TimeoutError, RuntimeError) as exc:
         text = " ".join(str(exc).split())[:160]

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from contextlib import closing
 from typing import Any
 
 import numpy as np
@@ -25,38 +26,11 @@ from pipelines.cluster.connect import Connection
 from pipelines.cluster.worker import ChunkResult, ChunkWorker
 from pipelines.config.settings import Settings
 from pipelines.sequence.checkpoints import CheckpointStore
-from pipelines.sequence.scheduler import CheckpointWriter, Frame
-from pipelines.source.inputs import Clip
+from pipelines.sequence.scheduler import CheckpointWriter, Frame, Resumed
+from pipelines.source.inputs import Clip, FrameWindow
 from render.errors import ConfigError, UserError
 
 AHEAD = 2  # chunks queued per worker beyond the one it is dreaming
-
-
-class SourceReader:
-    """Source frames of a clip read forward once, handed out as stacked ranges; frames before
-    the last range asked for are dropped (ranges come in increasing order)."""
-
-    def __init__(self, clip: Clip) -> None:
-        self._iter = clip.frames()
-        self._kept: dict[int, np.ndarray] = {}
-        self._next = 0
-        self.count = clip.count
-
-    def take(self, lo: int, hi: int) -> np.ndarray:
-        while self._next < hi:
-            frame = next(self._iter, None)
-            if frame is None:
-                raise UserError(f"the source video ended after {self._next} frames; expected "
-                                f"{self.count} (was it changed during the render?)")
-            self._kept[self._next] = frame
-            self._next += 1
-        self._kept = {t: f for t, f in self._kept.items() if t >= lo}
-        return np.stack([self._kept[t] for t in range(lo, hi)])
-
-    def close(self) -> None:
-        close = getattr(self._iter, "close", None)
-        if close is not None:
-            close()
 
 
 # warm workers of this process, by what their engine is: kept when the Ray they live in
@@ -160,44 +134,29 @@ class ChunkedScheduler:
         else:
             self.record["seconds_per_chunk"].append(round(result.seconds, 3))
 
-    def frames(self, count: int) -> Iterator[Frame]:
+    def frames(self, count: int) -> Generator[Frame, None, None]:
         """Yield frames 0..count-1 in order; finished ones are read back from checkpoints."""
         import ray
 
-        done = min(self.store.finished(), count)
-        if done:
-            self.store.notify(f"resuming after {done} finished frames in {self.store.directory}")
-        first: np.ndarray | None = None
-        for t in range(done):
-            image = self.store.resume(t)
-            if image is None:  # damaged: it and every later checkpoint are gone
-                done = t
-                break
-            first = image if t == 0 else first
-            yield Frame(t, image, 0.0, True)
-        reader = SourceReader(self.clip)
-        writer = CheckpointWriter(self.store)
-        try:
-            yield from self._dream(count, done, first, reader, writer, ray)
-        finally:
-            try:
-                writer.close()
-            finally:
-                reader.close()
+        resumed = Resumed(self.store, count)
+        yield from resumed.frames()
+        # however this ends: the checkpoint in flight is written, then the source is closed
+        with FrameWindow(self.clip) as reader, closing(CheckpointWriter(self.store)) as writer:
+            yield from self._dream(count, resumed.done, resumed.first, reader, writer, ray)
 
-    def _dream(self, count: int, done: int, first: np.ndarray | None, reader: SourceReader,
+    def _dream(self, count: int, done: int, first: np.ndarray | None, reader: FrameWindow,
                writer: CheckpointWriter, ray: Any) -> Iterator[Frame]:
         chunks, workers = self.chunks, self.workers
         source0 = reader.take(0, min(2, count))
         if first is None:  # frame 0: the colour reference of every chunk
             start = time.perf_counter()
-            result = self._get(workers[0].dream_chunk.remote(
+            zero = self._get(workers[0].dream_chunk.remote(
                 self.settings, Chunk(-1, 0, 1, 0, True), source0, None, None), "frame 0")
-            self._note(0, result)
-            first = result.frames[0]
+            self._note(0, zero)
+            first = zero.frames[0]
             writer.save(0, first)
             done = 1
-            yield Frame(0, first, time.perf_counter() - start, False, result.seconds)
+            yield Frame(0, first, time.perf_counter() - start, False, zero.seconds)
         if done >= count:
             return
         refs = ray.put(self.settings), ray.put(source0[0]), ray.put(first)

@@ -46,13 +46,8 @@ def _render(preset: Preset, opts: RunOptions, setup: VideoSetup, workers: list[A
         raise UserError(f"dream.precision: auto chose {' and '.join(used)} on different "
                         "workers; set dream.precision (e.g. float32) so that every chunk "
                         "is dreamed alike")
-    source = clip.frames()
-    try:  # only the frames rendered: the decoder would go on to the end of the file
+    with clip.read() as source:  # only the frames rendered: the decoder stops after them
         cuts = scene_cuts(islice(source, clip.count))
-    finally:
-        close = getattr(source, "close", None)
-        if close is not None:
-            close()
     chunks = plan_chunks(clip.count, cfg.chunk, cfg.overlap, cuts)
     cluster = {"address": cfg.address, "workers": cfg.workers, "chunks": len(chunks),
                "chunk": cfg.chunk, "overlap": cfg.overlap, "cuts": cuts,
@@ -67,6 +62,6 @@ def _render(preset: Preset, opts: RunOptions, setup: VideoSetup, workers: list[A
     record = {"model": model, **setup.record(audio), "cluster": cluster}
     scheduler = ChunkedScheduler(settings, clip, chunks, store, workers,
                                  [i["pid"] for i in info], cluster)
-    job = SequenceJob(scheduler, store, clip.count, clip.fps, clip.size,  # type: ignore[arg-type]
-                      record, audio, extend_loop=False)
+    job = SequenceJob(scheduler, store, clip.count, clip.fps, clip.size, record, audio,
+                      extend_loop=False)
     return render_sequence(preset, opts, outputs, job)

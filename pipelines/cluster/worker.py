@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pipelines.cluster.chunks import Chunk
-from pipelines.config.settings import DreamConfig, FirstFrame, ModelConfig, VideoSettings
+from pipelines.config.settings import DreamConfig, ModelConfig, VideoSettings
 from pipelines.sequence.scheduler import FramePlan
 
 
@@ -36,7 +36,7 @@ class ChunkResult:
 
 
 class ArrayWindow:
-    """Source frames of a chunk by chunk-local index, shaped like carry.SharedWindow."""
+    """Source frames of a chunk by chunk-local index (a carry.SourceWindow)."""
 
     def __init__(self, frames: np.ndarray) -> None:
         self.frames = frames
@@ -45,13 +45,11 @@ class ArrayWindow:
     def __getitem__(self, t: int) -> np.ndarray:
         return self.frames[t]
 
-    def close(self) -> None:
-        """Nothing to stop: the frames are in memory."""
-
 
 class MemoryStore:
-    """The checkpoint store a chunk's scheduler talks to: nothing is written (the driver
-    checkpoints); frame 0, when given, is 'resumed' so the scheduler carries on from it."""
+    """The store a chunk's scheduler talks to (a scheduler.FrameStore): nothing is written
+    (the driver checkpoints); frame 0, when given, is 'resumed' so the scheduler carries on
+    from it."""
 
     directory = Path("<worker>")
 
@@ -64,19 +62,11 @@ class MemoryStore:
     def resume(self, t: int) -> np.ndarray | None:
         return self.first
 
-    def save(self, t: int, image: np.ndarray) -> None:
+    def save(self, t: int, frame: np.ndarray) -> None:
         """The driver keeps the frames."""
 
     def notify(self, message: str) -> None:
         """Resuming from the given frame 0 is not news."""
-
-
-def first_plan(plan: FramePlan, first: FirstFrame) -> FramePlan:
-    """`plan` as a first frame's: the dream.first_frame settings where given, dreamed."""
-    settings = replace(plan.settings, steps=first.steps or plan.settings.steps,
-                       octaves=first.octaves or plan.settings.octaves,
-                       step_size=first.step_size or plan.settings.step_size)
-    return replace(plan, settings=settings, dream=True)
 
 
 class ChunkWorker:
@@ -106,33 +96,26 @@ class ChunkWorker:
         from pipelines.sequence.frame_plan import make_plan
         from pipelines.sequence.scheduler import FrameScheduler
         from pipelines.warp.carry import FlowMotion
-        from pipelines.warp.color import lab_stats, match_stats, relative_target
+        from pipelines.warp.color import coherence_finish
 
         start = time.perf_counter()
         warm, video = chunk.warm, settings.video
-        global_plan = make_plan(settings.dream, settings.model, self.built.terms,
-                                every_frame_first=video.flow.method == "none")
-        window = ArrayWindow(sources)
-        motion = FlowMotion(video.flow, window)  # type: ignore[arg-type]
         continues = warm == 0 and first_dream is not None
+        # a chunk that does not continue from frame 0 starts afresh at its first frame
+        global_plan = make_plan(settings.dream, settings.model, self.built.terms,
+                                every_frame_first=video.flow.method == "none", start=warm)
+        window = ArrayWindow(sources)
+        motion = FlowMotion(video.flow, window)
 
         def plan(i: int) -> FramePlan:
-            if continues or i:
-                return global_plan(warm + i)
-            return first_plan(global_plan(warm), settings.dream.first_frame)
+            return global_plan(warm + i)  # global frame numbers: a retried chunk is the same
 
         finish = None
         if video.color_coherence and first_source is not None and first_dream is not None:
-            refs = lab_stats(first_source), lab_stats(first_dream)
-
-            def finish(i: int, dreamed: np.ndarray, _first: np.ndarray) -> np.ndarray:
-                if warm + i == 0:
-                    return dreamed
-                target = relative_target(lab_stats(window[i]), refs[0], refs[1])
-                return match_stats(dreamed, target)
-
+            finish = coherence_finish(window.__getitem__, offset=warm,
+                                      first=(first_source, first_dream))
         store = MemoryStore(first_dream if continues else None)
-        scheduler = FrameScheduler(self.built.engine, motion, plan, store,  # type: ignore[arg-type]
-                                   settings.seed + warm, finish)
+        scheduler = FrameScheduler(self.built.engine, motion, plan, store, settings.seed + warm,
+                                   finish)
         frames = np.stack([f.image for f in scheduler.frames(chunk.end - warm)])
         return ChunkResult(chunk.index, frames, time.perf_counter() - start, os.getpid())

@@ -16,12 +16,14 @@ Plan = Callable[[int], FramePlan]
 
 
 def make_plan(dream: DreamConfig, model: ModelConfig, objective: tuple[LayerTerm, ...], *,
-              every_frame_first: bool = False, masks: Masks | None = None) -> Plan:
-    """FramePlan for frame t. Frame 0 (every frame, with `every_frame_first`) takes the
-    `dream.first_frame` settings where they are given; with `dream.cadence` k, only every
-    k-th frame is dreamed. Layers with keyframed weights (`model.weight_schedules`) are
-    re-weighted per frame; the others keep their weight in `objective`. `masks`: frame t's
-    gradient mask (`dream.mask`)."""
+              every_frame_first: bool = False, masks: Masks | None = None,
+              start: int = 0) -> Plan:
+    """FramePlan for frame t. Frame `start` (every frame, with `every_frame_first`) takes the
+    `dream.first_frame` settings where they are given and is always dreamed: it is frame 0,
+    or the first frame of a chunk that a cluster worker dreams afresh. With `dream.cadence`
+    k, only every k-th frame is dreamed. Layers with keyframed weights
+    (`model.weight_schedules`) are re-weighted per frame; the others keep their weight in
+    `objective`. `masks`: frame t's gradient mask (`dream.mask`)."""
     first = dream.first_frame
     tile = dream.tile or default_tile()
     scheds = model.weight_schedules
@@ -30,7 +32,7 @@ def make_plan(dream: DreamConfig, model: ModelConfig, objective: tuple[LayerTerm
         steps = round(dream.steps.at(t))
         octaves = round(dream.octaves.at(t))
         step_size = dream.step_size.at(t)
-        if t == 0 or every_frame_first:
+        if t == start or every_frame_first:
             steps = first.steps or steps
             octaves = first.octaves or octaves
             step_size = first.step_size or step_size
@@ -39,7 +41,7 @@ def make_plan(dream: DreamConfig, model: ModelConfig, objective: tuple[LayerTerm
         if scheds:
             weights = [scheds[term.layer].at(t) if term.layer in scheds else term.weight
                        for term in objective]
-        return FramePlan(settings, weights, dream=t % dream.cadence == 0,
+        return FramePlan(settings, weights, dream=t == start or t % dream.cadence == 0,
                          mask=None if masks is None else masks.at(t))
 
     return plan

@@ -22,7 +22,7 @@ from pipelines.run_options import RunOptions
 from pipelines.sequence import loop
 from pipelines.sequence.checkpoints import CheckpointStore, work_dir_for
 from pipelines.sequence.gif_fit import fit_gif
-from pipelines.sequence.scheduler import FrameScheduler
+from pipelines.sequence.scheduler import Scheduler
 from render import device
 from render.encoding.encoder import AudioTrack, FrameEncoder, output_kind
 from render.errors import UserError
@@ -117,7 +117,7 @@ class SequenceJob:
     `scheduler`, checkpointed in `store`; MP4s get `audio`. `extend_loop`: a crossfade loop
     dreams extra frames (zoom) instead of fading the clip's own tail (video)."""
 
-    scheduler: FrameScheduler
+    scheduler: Scheduler  # FrameScheduler, or a cluster's ChunkedScheduler
     store: CheckpointStore
     count: int
     fps: float

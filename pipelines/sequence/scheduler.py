@@ -13,14 +13,15 @@ dreamed; an interrupted render still waits for the frame being written.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from pipelines.sequence.checkpoints import CheckpointStore
 from render.engine import DreamEngine, DreamSettings
 
 # (frame index, dreamed frame, finished frame 0) -> the finished frame (e.g. colour-matched)
@@ -47,6 +48,28 @@ class Motion(Protocol):
         """Stop background work."""
 
 
+class FrameStore(Protocol):
+    """Where a render's finished frames are kept, so it can go on after them: the checkpoint
+    files of a render (checkpoints.CheckpointStore), or a cluster worker's frame 0 in memory
+    (pipelines.cluster.worker.MemoryStore)."""
+
+    @property
+    def directory(self) -> Path:
+        """Where the frames are (said when resuming)."""
+
+    def finished(self) -> int:
+        """Number of consecutive finished frames from frame 0."""
+
+    def resume(self, t: int) -> np.ndarray | None:
+        """Finished frame t; None when it is unusable (it and every later one are gone)."""
+
+    def save(self, t: int, frame: np.ndarray) -> None:
+        """Keep finished frame t."""
+
+    def notify(self, message: str) -> None:
+        """Say something about the kept frames (resumed, discarded)."""
+
+
 @dataclass(frozen=True)
 class FramePlan:
     """How frame t is made: engine settings, (possibly scheduled) layer weights, and whether it
@@ -70,10 +93,47 @@ class Frame:
     dream_seconds: float = 0.0
 
 
+class Scheduler(Protocol):
+    """What a sequence render takes its finished frames from, in order: FrameScheduler in one
+    process, or the cluster's ChunkedScheduler (pipelines.cluster.driver)."""
+
+    def frames(self, count: int) -> Generator[Frame, None, None]:
+        """Frames 0..count-1 in order (resumed ones read back from the store)."""
+
+
+class Resumed:
+    """The finished frames of a render read back from its store, in order, up to the first
+    unusable one (the store then drops it and every later one: they are rendered again).
+    Once `frames()` is exhausted, `done` says how many there were, `first` and `last` are
+    frame 0's and the last one's image (None when there was none). FrameScheduler and the
+    cluster's driver both resume through it."""
+
+    def __init__(self, store: FrameStore, count: int) -> None:
+        self.store = store
+        self.count = count
+        self.done = 0
+        self.first: np.ndarray | None = None
+        self.last: np.ndarray | None = None
+
+    def frames(self) -> Iterator[Frame]:
+        finished = min(self.store.finished(), self.count)
+        if finished:
+            self.store.notify(f"resuming after {finished} finished frames in "
+                              f"{self.store.directory}")
+        for t in range(finished):
+            image = self.store.resume(t)
+            if image is None:  # damaged: re-rendered from here on
+                return
+            self.first = image if t == 0 else self.first
+            self.last = image
+            self.done = t + 1
+            yield Frame(t, image, 0.0, True)
+
+
 class CheckpointWriter:
     """Saves frames to the store in one background thread, in order, one frame in flight."""
 
-    def __init__(self, store: CheckpointStore) -> None:
+    def __init__(self, store: FrameStore) -> None:
         self.store = store
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
         self._pending: Future[None] | None = None
@@ -103,7 +163,7 @@ class FrameScheduler:
     """
 
     def __init__(self, engine: DreamEngine, motion: Motion, plan: Callable[[int], FramePlan],
-                 store: CheckpointStore, seed: int, finish: Finish | None = None) -> None:
+                 store: FrameStore, seed: int, finish: Finish | None = None) -> None:
         self.engine = engine
         self.motion = motion
         self.plan = plan
@@ -111,24 +171,14 @@ class FrameScheduler:
         self.seed = seed
         self.finish = finish
 
-    def frames(self, count: int) -> Iterator[Frame]:
+    def frames(self, count: int) -> Generator[Frame, None, None]:
         """Yield frames in order; resumed ones are read back from their checkpoints."""
-        done = min(self.store.finished(), count)
-        if done:
-            self.store.notify(f"resuming after {done} finished frames in {self.store.directory}")
-        previous: np.ndarray | None = None
-        first: np.ndarray | None = None
-        writer = CheckpointWriter(self.store)
-        try:
-            for t in range(count):
-                if t < done:
-                    image = self.store.resume(t)  # None: damaged, re-rendered from here on
-                    if image is not None:
-                        previous = image
-                        first = previous if t == 0 else first
-                        yield Frame(t, previous, 0.0, True)
-                        continue
-                    done = t
+        resumed = Resumed(self.store, count)
+        # however this ends: the checkpoint in flight is written, then the motion stops
+        with closing(self.motion), closing(CheckpointWriter(self.store)) as writer:
+            yield from resumed.frames()
+            previous, first = resumed.last, resumed.first
+            for t in range(resumed.done, count):
                 start = time.perf_counter()
                 plan = self.plan(t)
                 dream = previous is None or plan.dream
@@ -144,8 +194,7 @@ class FrameScheduler:
                 if dream:
                     image = self.engine.dream(image, plan.settings, seed=self.seed + t,
                                               layer_weights=plan.layer_weights,
-                                              **({} if plan.mask is None else
-                                                 {"mask": plan.mask}))
+                                              mask=plan.mask)
                 dream_seconds = time.perf_counter() - dreamed_at if dream else 0.0
                 if self.finish is not None:
                     image = self.finish(t, image, image if first is None else first)
@@ -153,8 +202,3 @@ class FrameScheduler:
                 first = previous if t == 0 else first
                 writer.save(t, previous)
                 yield Frame(t, previous, time.perf_counter() - start, False, dream_seconds)
-        finally:
-            try:
-                writer.close()
-            finally:
-                self.motion.close()

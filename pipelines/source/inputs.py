@@ -6,9 +6,11 @@ Frames are uint8 RGB (H, W, 3).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import cv2
@@ -88,6 +90,18 @@ def still_input(settings: Settings, notify: Notify = stderr_notify,
     return image
 
 
+@contextmanager
+def reading(frames: Iterator[np.ndarray]) -> Iterator[Iterator[np.ndarray]]:
+    """`frames` for a `with` block, closed when it ends however it ends: a decoder stops its
+    ffmpeg process then, not when it is garbage-collected (a plain iterator has nothing to
+    close)."""
+    try:
+        yield frames
+    finally:
+        if isinstance(frames, Generator):
+            frames.close()
+
+
 @dataclass(frozen=True)
 class Clip:
     """A source video resolved for rendering: `count` frames of `size` (w, h) at `fps`."""
@@ -98,6 +112,10 @@ class Clip:
     size: tuple[int, int]
     audio: AudioTrack | None = None
     record: dict[str, Any] = field(default_factory=dict)  # what the sidecar says about it
+
+    def read(self) -> AbstractContextManager[Iterator[np.ndarray]]:
+        """The frames from frame 0 for a `with` block (see reading)."""
+        return reading(self.frames())
 
 
 def generated_frames(size: tuple[int, int], count: int, seed: int = 0) -> Iterator[np.ndarray]:
@@ -124,13 +142,9 @@ def generated_frames(size: tuple[int, int], count: int, seed: int = 0) -> Iterat
 def _placed(frames: Iterator[np.ndarray], size: tuple[int, int],
             final: tuple[int, int]) -> Iterator[np.ndarray]:
     """Frames placed in `size` (see place), then cropped to `final` (even sides)."""
-    try:
+    with reading(frames):
         for frame in frames:
             yield place(frame, size)[:final[1], :final[0]]
-    finally:
-        close = getattr(frames, "close", None)
-        if close is not None:
-            close()
 
 
 def video_input(settings: VideoSettings, notify: Notify = stderr_notify, even: bool = False
@@ -195,16 +209,40 @@ def video_input(settings: VideoSettings, notify: Notify = stderr_notify, even: b
 
 
 class FrameWindow:
-    """Source frames by index, read forward from a clip: keeps frame 0 and the latest `keep`, so
-    frame t-1 and t can be asked for in increasing t (as the scheduler does, also on resume)
-    while a reader ahead of it (the flow thread) is up to `keep` - 2 frames further on."""
+    """Source frames by index, read forward once from a clip; a context manager (closing it
+    stops the reader: the ffmpeg process of a file source).
+
+    Indexing keeps frame 0 and the latest `keep`, so frame t-1 and t can be asked for in
+    increasing t (as the scheduler does, also on resume) while a reader ahead of it (the flow
+    thread) is up to `keep` - 2 frames further on. `take` hands out stacked ranges asked for in
+    increasing order (a cluster's chunks), keeping frame 0 and nothing before the range."""
 
     def __init__(self, clip: Clip, keep: int = 2) -> None:
         self.clip = clip
+        self.count = clip.count
         self.keep = keep
-        self._iter = clip.frames()
+        self._stack = ExitStack()
+        self._iter = self._stack.enter_context(clip.read())
         self._next = 0
         self._kept: dict[int, np.ndarray] = {}
+
+    def __enter__(self) -> FrameWindow:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+    def _read_one(self) -> None:
+        frame = next(self._iter, None)
+        if frame is None:
+            raise UserError(f"the source video ended after {self._next} frames; expected "
+                            f"{self.clip.count} (was it changed during the render?)")
+        self._kept[self._next] = frame
+        self._next += 1
+
+    def _drop_before(self, oldest: int) -> None:
+        self._kept = {k: v for k, v in self._kept.items() if k == 0 or k >= oldest}
 
     def __getitem__(self, t: int) -> np.ndarray:
         if t in self._kept:
@@ -212,21 +250,23 @@ class FrameWindow:
         if t < self._next:
             raise IndexError(f"source frame {t} was already passed")
         while self._next <= t:
-            frame = next(self._iter, None)
-            if frame is None:
-                raise UserError(f"the source video ended after {self._next} frames; expected "
-                                f"{self.clip.count} (was it changed during the render?)")
-            self._kept[self._next] = frame
-            self._next += 1
-            oldest = self._next - self.keep
-            self._kept = {k: v for k, v in self._kept.items() if k == 0 or k >= oldest}
+            self._read_one()
+            self._drop_before(self._next - self.keep)
         return self._kept[t]
+
+    def take(self, lo: int, hi: int) -> np.ndarray:
+        """Frames lo..hi-1 stacked, uint8 (n, H, W, 3); frames before `lo` are dropped."""
+        self._drop_before(lo)
+        passed = [t for t in range(lo, min(hi, self._next)) if t not in self._kept]
+        if passed:
+            raise IndexError(f"source frame {passed[0]} was already passed")
+        while self._next < hi:
+            self._read_one()
+        return np.stack([self._kept[t] for t in range(lo, hi)])
 
     def close(self) -> None:
         """Stop reading (ends the ffmpeg process of a file source)."""
-        close = getattr(self._iter, "close", None)
-        if close is not None:
-            close()
+        self._stack.close()
 
 
 def masks(dream: DreamConfig, frames: int = 1, fps: float = 24.0) -> Masks | None:

