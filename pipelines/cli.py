@@ -16,6 +16,7 @@ import time
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import NoReturn
 
 from render.errors import ConfigError, UserError, os_reason
 from render.notify import stderr_notify
@@ -24,7 +25,7 @@ from render.notify import stderr_notify
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors are one line like every other input error."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         print(f"dreamreel: error: {message} (see --help)", file=sys.stderr)
         sys.exit(2)
 
