@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dreamreel", description="DeepDream stills, zooms, videos and GIFs.")
     sub = parser.add_subparsers(dest="command", required=True)
     render = sub.add_parser("render", help="render a preset")
-    render.add_argument("preset", help="preset name in presets/ or a path to a YAML file")
+    render.add_argument("preset", help="preset name (pipelines/presets/) or a path to a YAML file")
     render.add_argument("overrides", nargs="*", metavar="key=value",
                         help="dotted-key overrides, e.g. dream.steps=5 size=[320,180]")
     render.add_argument("--force", action="store_true", help="re-render from scratch")

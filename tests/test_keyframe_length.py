@@ -11,7 +11,7 @@ from render.errors import ConfigError, UserError
 
 
 def test_the_zoom_preset_renders_eight_frames():
-    # presets/zoom.yaml: motion.zoom "0:(1.015), 8:(1.025)" for 72 frames
+    # pipelines/presets/zoom.yaml: motion.zoom "0:(1.015), 8:(1.025)" for 72 frames
     zoom = presets.load("zoom", ["frames=8"]).settings.motion.zoom
     assert zoom.frames == (0, 1) and zoom.values == (1.015, 1.025)  # 8 * 7 / 71 -> 1
 

@@ -76,7 +76,8 @@ def test_readme_example_runs(command, inputs, tmp_path, monkeypatch, capsys, sha
     monkeypatch.chdir(tmp_path)
     for name in ("photo.jpg", "clip.mp4", "guide.jpg", "mask.png"):
         (tmp_path / name).symlink_to(inputs / name)
-    (tmp_path / "presets").symlink_to(presets.PRESETS_DIR)  # run from a checkout's root
+    (tmp_path / "pipelines").mkdir()  # run from a checkout's root
+    (tmp_path / "pipelines" / "presets").symlink_to(presets.PRESETS_DIR)
     argv = as_argv(command)
     if argv[0] == "render":
         pipeline = presets.load(argv[1]).settings.pipeline

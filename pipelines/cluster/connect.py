@@ -36,7 +36,9 @@ class Connection:
 
 
 def code_root() -> Path:
-    """The directory holding this checkout's `pipelines` and `render` packages."""
+    """The directory holding the imported `pipelines` and `render` packages: a checkout, or
+    where dreamreel is installed (site-packages, a `pip install --target` folder); local
+    workers put it first on their PYTHONPATH so they import the same code."""
     return Path(__file__).resolve().parents[2]
 
 
@@ -62,10 +64,10 @@ def probe(address: str, timeout: float) -> None:
 
 
 def runtime_env(local: bool) -> dict[str, Any]:
-    """What actors and tasks start with. Local workers import this checkout (not whatever
-    dreamreel the interpreter has installed) and see this process's dreamreel settings; remote
-    workers get this checkout's two packages uploaded (they need the dependencies installed:
-    `pip install 'dreamreel[cluster]'`)."""
+    """What actors and tasks start with. Local workers import the code this process imported
+    (code_root: not whatever other dreamreel the interpreter has installed) and see this
+    process's dreamreel settings; remote workers get these two packages uploaded (they need
+    the dependencies installed: `pip install 'dreamreel[cluster]'`)."""
     if local:
         env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV)}
         path = os.pathsep.join(filter(None, (str(code_root()), os.environ.get("PYTHONPATH"))))

@@ -2,7 +2,7 @@
 against its pipeline's keys (pipelines.config.keys) into typed Settings.
 
 YAML is read with yaml.safe_load only. A bad value is one line saying where it came from:
-`command line: dream.stepz=3: ...` or `presets/zoom.yaml: ...`.
+`command line: dream.stepz=3: ...` or `.../pipelines/presets/zoom.yaml: ...`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -23,7 +24,9 @@ from pipelines.config.schema import validate
 from pipelines.config.settings import Settings
 from render.errors import ConfigError, UserError, show
 
-PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
+# the shipped presets are package data (pipelines/presets/*.yaml), so an installed dreamreel
+# has them too; a plain directory in a checkout and in a wheel's install alike
+PRESETS_DIR = Path(str(resources.files("pipelines") / "presets")).resolve()
 # no preset comes near these; they stop YAML alias bombs and runaway nesting early
 MAX_PRESET_BYTES = 1 << 20
 MAX_NODES = 10_000
@@ -76,7 +79,7 @@ def _framing(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def available() -> list[str]:
-    """Names of the presets shipped in presets/."""
+    """Names of the presets shipped in pipelines/presets/."""
     return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
 
 
@@ -91,7 +94,7 @@ def describe(name: str) -> str:
 
 
 def find(name_or_path: str) -> Path:
-    """Resolve a preset name (presets/NAME.yaml) or a path to a YAML file."""
+    """Resolve a preset name (pipelines/presets/NAME.yaml) or a path to a YAML file."""
     candidate = Path(name_or_path)
     looks_like_path = candidate.suffix in (".yaml", ".yml") or "/" in name_or_path
     if looks_like_path:
