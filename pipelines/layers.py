@@ -15,6 +15,7 @@ from pipelines.config.presets import Preset
 from pipelines.config.settings import LayersSettings
 from pipelines.outputs import resolve_outputs, write_sidecar
 from pipelines.run_options import RunOptions
+from pipelines.source.fit import fit_masks
 from pipelines.source.inputs import masks as read_masks
 from pipelines.source.inputs import still_input
 from render.media.image import check_image_output, write_image
@@ -54,6 +55,7 @@ def run(preset: Preset[LayersSettings], opts: RunOptions) -> list[Path]:
     outputs = resolve_outputs(settings, preset.name, ".png", check_image_output)
     masks = read_masks(settings.dream)
     image = still_input(settings, opts.notify)
+    masks = fit_masks(masks, image.shape[1::-1], settings.fit, opts.notify)
     built = dreaming.build(settings.model, settings.dream, opts.notify, all_layers=True)
     dream = dreaming.image_settings(settings.dream)
     names = [t.layer for t in built.terms]

@@ -9,6 +9,7 @@ from pipelines import dreaming
 from pipelines.config.presets import Preset
 from pipelines.outputs import resolve_outputs, write_sidecar
 from pipelines.run_options import RunOptions
+from pipelines.source.fit import fit_masks
 from pipelines.source.inputs import masks as read_masks
 from pipelines.source.inputs import still_input
 from render.media.image import check_image_output, write_image
@@ -20,6 +21,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     outputs = resolve_outputs(settings, preset.name, ".png", check_image_output)
     masks = read_masks(settings.dream)
     image = still_input(settings, opts.notify)
+    masks = fit_masks(masks, image.shape[1::-1], settings.fit, opts.notify)
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     start = time.perf_counter()
     dreamed = built.engine.dream(image, dreaming.image_settings(settings.dream),

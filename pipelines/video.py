@@ -21,6 +21,7 @@ from pipelines.sequence.frame_plan import make_plan
 from pipelines.sequence.lock import output_lock
 from pipelines.sequence.render import SequenceJob, open_store, render_sequence, sequence_outputs
 from pipelines.sequence.scheduler import FrameScheduler
+from pipelines.source.fit import fit_masks
 from pipelines.source.inputs import Clip, video_input
 from pipelines.source.inputs import masks as read_masks
 from pipelines.warp.carry import FlowMotion, SharedWindow
@@ -75,7 +76,8 @@ def prepare(preset: Preset[VideoSettings], opts: RunOptions) -> VideoSetup:
     if settings.audio.sets_frames:  # frames: audio
         assert track is not None
         clip = replace(clip, count=min(clip.count, max(track.frames(clip.fps), 2)))
-    masks = read_masks(settings.dream, clip.count, clip.fps)  # before any dreaming
+    masks = fit_masks(read_masks(settings.dream, clip.count, clip.fps),  # before any dreaming
+                      clip.size, settings.fit, opts.notify)
     settings = settings.fit_keyframes(clip.count)
     loop.rendered_count(clip.count, seq.loop.mode, seq.loop.frames, extend=False)
     values, audio_record = soundtrack.variables(settings, track, clip.fps, clip.count)

@@ -16,6 +16,7 @@ from pipelines.outputs import resolve_outputs
 from pipelines.run_options import RunOptions
 from pipelines.sequence import loop
 from pipelines.sequence.lock import output_lock
+from pipelines.source.fit import fit_masks
 from pipelines.source.inputs import masks as read_masks
 from pipelines.source.inputs import still_input
 from pipelines.warp.affine import AffineMotion
@@ -51,6 +52,7 @@ def run(preset: Preset[ZoomSettings], opts: RunOptions) -> list[Path]:
     soundtrack.gif_only_notice(track, outputs, opts.notify)
     first = still_input(settings, opts.notify, even=any(
         output_kind(path) == "mp4" for path in outputs) or opts.preview)
+    masks = fit_masks(masks, first.shape[1::-1], settings.fit, opts.notify)
     if opts.preview:
         from pipelines import preview
 

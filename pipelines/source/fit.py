@@ -2,7 +2,7 @@
 contain (scale and pad black), stretch; a preset's size as a pixel budget for the input's own
 shape; even sides for MP4; and the one-line notices that say what was done.
 
-Images are uint8 RGB (H, W, 3); sizes are (width, height).
+Images are uint8 RGB (H, W, 3) (masks: grey (H, W)); sizes are (width, height).
 """
 
 from __future__ import annotations
@@ -11,8 +11,11 @@ import math
 
 import numpy as np
 
+from render.masks import Masks
 from render.media.image import resize
 from render.notify import Notify
+
+MASK_SIDE = 1024  # masks are kept at most this large (render.masks), fitted or not
 
 
 def budget_size(own: tuple[int, int], budget: tuple[int, int]) -> tuple[int, int]:
@@ -39,7 +42,7 @@ def place(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     (w, h), (iw, ih) = size, image.shape[1::-1]
     if (iw, ih) == (w, h):
         return image
-    out = np.zeros((h, w, image.shape[2]), image.dtype)
+    out = np.zeros((h, w, *image.shape[2:]), image.dtype)
     cw, ch, sx, sy = min(w, iw), min(h, ih), max(0, (iw - w) // 2), max(0, (ih - h) // 2)
     dx, dy = max(0, (w - iw) // 2), max(0, (h - ih) // 2)
     out[dy:dy + ch, dx:dx + cw] = image[sy:sy + ch, sx:sx + cw]
@@ -81,5 +84,23 @@ def even_size(size: tuple[int, int], notify: Notify) -> tuple[int, int]:
 
 
 def fitted(image: np.ndarray, size: tuple[int, int], fit: str) -> np.ndarray:
-    """uint8 RGB `image` made `size` (w, h) as `fit` says, never distorted unless stretch."""
+    """uint8 `image` made `size` (w, h) as `fit` says, never distorted unless stretch."""
     return place(resize(image, fit_read_size(image.shape[1::-1], size, fit)), size)
+
+
+def fit_masks(masks: Masks | None, size: tuple[int, int], fit: str, notify: Notify
+              ) -> Masks | None:
+    """`masks` given the shape of the render's frames of `size` (w, h) the way `fit` gives it
+    to the input: cover crops, contain pads with black (the padding stays untouched, as the
+    input's black bars do), stretch distorts; with the input's kind of notice. Kept at most
+    MASK_SIDE a side; a mask of the frames' shape is returned as it is."""
+    if masks is None:
+        return None
+    own = masks.frames[0].shape[1::-1]
+    notice = fit_notice(f"dream.mask {masks.source}", own, size, fit)
+    if notice is None:
+        return masks
+    notify(notice)
+    scale = min(1.0, MASK_SIDE / max(size))
+    target = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
+    return Masks(tuple(fitted(frame, target, fit) for frame in masks.frames), masks.source)
