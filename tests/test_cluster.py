@@ -192,6 +192,32 @@ def test_an_unreachable_cluster_is_refused_after_a_bounded_wait(tmp_path, capsys
     assert "command line: cluster.address=ray://127.0.0.1:9" in err and "cannot reach" in err
 
 
+def test_more_local_workers_than_cpus_are_refused_before_ray_starts(tmp_path, capsys,
+                                                                    monkeypatch):
+    """cluster.workers=1000 on a small machine ran Ray out of memory (issue 25): refused in one
+    line naming the key, before anything starts."""
+    import ray
+
+    def no_ray(*args, **kwargs):
+        raise AssertionError("ray.init was called")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", no_ray)
+    too_many = (os.cpu_count() or 1) + 1
+    err = refused(tmp_path, capsys, "cluster.address=local", f"cluster.workers={too_many}")
+    assert f"command line: cluster.workers={too_many}" in err
+    assert f"{too_many} local workers need a CPU each, and this machine has" in err
+
+
+def test_a_worker_error_is_reported_whole_not_cut():
+    from pipelines.cluster.connect import first_paragraph
+
+    long = ("11 worker(s) were killed due to the node running low on memory. " * 6).strip()
+    assert len(long) > 300 and first_paragraph(RuntimeError(long)) == long
+    assert first_paragraph(RuntimeError("one\n  line\n\nTraceback (most recent call last):"
+                                        )) == "one line"
+
+
 def test_a_chunk_smaller_than_its_overlap_is_refused(tmp_path, capsys):
     err = refused(tmp_path, capsys, "cluster.address=local", "cluster.chunk=4",
                   "cluster.overlap=6")

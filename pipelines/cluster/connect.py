@@ -103,6 +103,24 @@ def _bounded(call: Callable[[], object], address: str, timeout: float) -> None:
         raise done[0]
 
 
+def first_paragraph(exc: BaseException) -> str:
+    """The error's first paragraph on one line, whole (Ray's own reasons, e.g. workers killed
+    for lack of memory, run to several sentences; cut, they lose their point)."""
+    text = str(exc).strip().split("\n\n", 1)[0]
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def check_local_fit(cluster: ClusterConfig, cpus: int | None = None) -> None:
+    """Refuse (ConfigError on cluster.workers) more local workers than this machine has CPUs:
+    each worker is a process that takes a CPU and holds its own network, so more of them only
+    compete for the same cores and memory (1000 of them ran the machine out of memory)."""
+    cpus = cpus or os.cpu_count() or 1
+    if cluster.workers > cpus:
+        raise ConfigError("cluster.workers", f"cluster.workers: {cluster.workers} local workers "
+                          f"need a CPU each, and this machine has {cpus}; use at most {cpus} "
+                          "with cluster.address=local (or a cluster with more machines)")
+
+
 @contextmanager
 def connected(cluster: ClusterConfig) -> Iterator[Connection]:
     """Ray, connected as `cluster.address` says, for the duration of the block. A Ray this
@@ -112,6 +130,8 @@ def connected(cluster: ClusterConfig) -> Iterator[Connection]:
     logging.getLogger("ray").setLevel(logging.ERROR)  # our one line, not Ray's start-up notes
     address = cluster.address
     local = address == "local"
+    if local:
+        check_local_fit(cluster)  # before Ray starts anything
     if address not in ("local", "auto"):
         probe(address, cluster.connect_timeout)
     if ray.is_initialized():
@@ -130,9 +150,8 @@ def connected(cluster: ClusterConfig) -> Iterator[Connection]:
                                       logging_level=logging.ERROR, configure_logging=False),
                      address, cluster.connect_timeout)
     except (ConnectionError, TimeoutError, RuntimeError) as exc:
-        text = " ".join(str(exc).split())[:160]
         raise ConfigError("cluster.address", f"cluster.address={address}: cannot connect to "
-                          f"Ray ({text})") from None
+                          f"Ray ({first_paragraph(exc)})") from None
     finally:
         if main and previous is not None:
             signal.signal(signal.SIGTERM, previous)

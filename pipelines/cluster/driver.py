@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.cluster.chunks import Chunk, cross_fade, fade_weight, owner
-from pipelines.cluster.connect import Connection
+from pipelines.cluster.connect import Connection, first_paragraph
 from pipelines.cluster.worker import ChunkResult, ChunkWorker
 from pipelines.config.settings import Settings
 from pipelines.sequence.checkpoints import CheckpointStore
@@ -95,10 +95,10 @@ def reason(exc: BaseException) -> str:
 
     if isinstance(exc, ray.exceptions.RayTaskError):
         cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-        return " ".join(str(cause).split())[:200]
+        return first_paragraph(cause)
     if isinstance(exc, ray.exceptions.RayActorError):
         return "a worker was lost more often than cluster.retries allows"
-    return " ".join(str(exc).split())[:200]
+    return first_paragraph(exc)
 
 
 class ChunkedScheduler:
