@@ -40,6 +40,17 @@ GENERATED_FRAMES, GENERATED_FPS = 48, 24.0
 MIN_FRAME_SIDE = 2  # MP4 needs 2x2; OpenCV's reflected-border warp hangs on 1-pixel sides
 
 
+def input_read(read: Callable[[Path], Any], source: Path) -> Any:
+    """`read(source)` of the `input` file; its failure said as the `input` key's (so with where
+    the value came from: the command line or the preset file)."""
+    try:
+        return read(source)
+    except ConfigError:
+        raise
+    except UserError as exc:
+        raise ConfigError("input", f"input {exc}") from None
+
+
 def check_frame_size(size: tuple[int, int], what: str) -> None:
     """Refuse frames of a zoom or video smaller than 2x2 pixels, before any work."""
     if min(size) < MIN_FRAME_SIDE:
@@ -66,7 +77,7 @@ def still_input(settings: Settings, notify: Notify = stderr_notify,
     if source:
         if not size and own:
             check_memory(own, f"input {source}:", advice="set a smaller size=[width,height]")
-        image = read_image(source)
+        image = input_read(read_image, source)
         own = image.shape[1::-1]
         if settings.size and budget:
             size = budget_size(own, settings.size)
@@ -165,7 +176,7 @@ def video_input(settings: VideoSettings, notify: Notify = stderr_notify, even: b
         return Clip(lambda: generated_frames(size, count, seed), count, fps, size,
                     record={"input": None, "generated": True})
     start, end = video.start, video.end
-    info = decode.probe(settings.input)
+    info = input_read(decode.probe, settings.input)
     fps = seq.fps or info.fps
     if not fps:
         raise UserError(f"{info.path}: frame rate unknown; set fps=")

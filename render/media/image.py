@@ -104,6 +104,9 @@ def check_readable_file(p: Path, what: str, name: str = "file") -> None:
     image"; `name`: what a missing file is called, e.g. "input video")."""
     try:
         if not p.exists():
+            if p.is_symlink():  # exists() follows links: a loop or a missing target
+                raise UserError(f"{p}: is a symbolic link to nothing (a link loop, or its "
+                                "target is gone)")
             url = _URL.match(str(p))
             if url:  # Path() turned "https://host/x" into "https:/host/x": show it as typed
                 text = f"{url.group(1)}://{str(p)[url.end():]}"

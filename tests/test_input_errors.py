@@ -1,0 +1,35 @@
+"""Errors about the input file name the `input` key and where its value came from (issue 25)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pipelines.cli import main
+
+
+@pytest.mark.parametrize("preset,name,says", [
+    ("still", "missing.png", "file not found"),
+    ("video", "missing.mp4", "input video not found"),
+])
+def test_a_missing_input_names_the_key_and_the_command_line(tmp_path, capsys, preset, name,
+                                                           says):
+    source = tmp_path / name
+    code = main(["render", preset, f"input={source}", f"output={tmp_path / 'out.mp4'}"
+                 if preset == "video" else f"output={tmp_path / 'out.png'}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.startswith(f"dreamreel: error: command line: input={source}: input {source}: ")
+    assert err.endswith(says)
+    assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_a_link_loop_is_not_called_a_missing_file(tmp_path, capsys):
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    a.symlink_to(b)
+    b.symlink_to(a)
+    code = main(["render", "still", f"input={a}", f"output={tmp_path / 'o.png'}"])
+    err = capsys.readouterr().err
+    assert code == 2 and "is a symbolic link to nothing (a link loop" in err
+    assert "not found" not in err
