@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +29,6 @@ class Field:
     nullable: bool = False
     help: str = ""
 
-
-# kinds whose values need more than this module knows (pipelines.config.schema checks them)
-Special = Callable[[str, Any, Field], Any]
 
 TYPE_NAMES = {"int": "an integer", "float": "a number", "str": "a string", "path": "a file path",
               "paths": "a path or a list of paths", "size": "[width, height]",
