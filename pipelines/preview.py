@@ -23,7 +23,8 @@ from pipelines.run_options import RunOptions
 from pipelines.sequence.lock import output_lock
 from pipelines.source.inputs import reading
 from pipelines.warp.affine import affine_matrix, warp
-from render.encoding.encoder import AudioTrack, FrameEncoder, Mp4Options
+from render.encoding.encoder import AudioTrack, FrameEncoder
+from render.encoding.options import Mp4Options
 from render.media.image import atomic_write_bytes, resize
 
 MAX_WIDTH = 320  # px: the draft's width at most (even sides)

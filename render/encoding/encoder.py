@@ -54,8 +54,7 @@ from render.media import ffmpeg
 from render.media.ffmpeg import fps_fraction
 from render.notify import Notify, stderr_notify
 
-__all__ = ["AudioTrack", "FrameEncoder", "GifOptions", "Mp4Options", "fps_fraction", "gif_timing",
-           "output_kind"]
+__all__ = ["AudioTrack", "FrameEncoder", "fps_fraction", "gif_timing", "output_kind"]
 
 _KINDS = {".mp4": "mp4", ".gif": "gif"}
 _temp_counter = itertools.count()
