@@ -213,14 +213,14 @@ def sheet(frames: Sequence[np.ndarray], every: int = APART, width: int = 320) ->
 
 def compose(out: Path, rows: list[str], every: int = APART) -> None:
     """One picture with a row per `FOLDER=LABEL` (frame_*.png of a render, e.g. a case's
-    out/longevity/<case>/frames): every `every`-th frame after frame 0, and the last."""
+    out/longevity/<case>/frames): every `every`-th frame from frame 0, and the last."""
     from pipelines.layers import contact_sheet, label_tile
     from render.media.image import read_image, write_image
 
     folders = [(Path(folder), label) for folder, _, label in (r.partition("=") for r in rows)]
     files = [sorted(folder.glob("frame_*.png")) for folder, _ in folders]
     count = min(len(f) for f in files)  # the same frames in every row
-    picks = [*range(every, count - 1, every), count - 1]
+    picks = [*range(0, count - 1, every), count - 1]
     tiles = [label_tile(read_image(f[t]), f"{label or folder}: {t}")
              for f, (folder, label) in zip(files, folders, strict=True) for t in picks]
     write_image(out, contact_sheet(tiles, len(picks)))

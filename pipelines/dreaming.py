@@ -7,6 +7,7 @@ from pipelines.config.settings import DreamConfig, ModelConfig
 from render.build import BuiltEngine, build_engine
 from render.device import default_tile
 from render.engine import DreamSettings
+from render.models import MODELS, LayerTerm
 from render.notify import Notify
 from render.objectives import LayerObjective, read_guide
 
@@ -15,10 +16,13 @@ def build(model: ModelConfig, dream: DreamConfig, notify: Notify, *,
           all_layers: bool = False) -> BuiltEngine:
     """Load the model and compile the engine for the objective the keys describe (layers
     parsed by the config, a guide image read now, classes resolved); `all_layers`: every
-    layer when none are named (the layer gallery)."""
+    layer when none are named (the layer gallery). A sequence with `model.layer_cycle` and
+    no layers named cycles between the model's `cycle_layers` instead of its default ones."""
     directed = dream.directed
     guide, source = read_guide(directed.guide) if directed.guide is not None else (None, "")
     layers = "all" if all_layers and model.layers is None else model.layers
+    if layers is None and model.layer_cycle:  # the model's own layers to cycle between
+        layers = tuple(LayerTerm(name) for name in MODELS[model.name].cycle_layers)
     wanted = LayerObjective(layers, guide, source, directed.classes, directed.class_weight)
     return build_engine(model.name, wanted, model.weights, dream.smoothing, notify,
                         dream.precision)

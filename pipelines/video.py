@@ -25,7 +25,7 @@ from pipelines.source.fit import fit_masks
 from pipelines.source.inputs import Clip, video_input
 from pipelines.source.inputs import masks as read_masks
 from pipelines.warp.carry import FlowMotion, SharedWindow
-from pipelines.warp.color import coherence_finish
+from pipelines.warp.finish import video_finish
 from pipelines.warp.masked import MaskedMotion
 from render.encoding.encoder import AudioTrack, output_kind
 from render.masks import Masks
@@ -120,7 +120,7 @@ def run(preset: Preset[VideoSettings], opts: RunOptions) -> list[Path]:
         # the flow thread stops first (it reads the window), then the window
         with (SharedWindow(clip) as window,
               closing(FlowMotion(video.flow, window, opts.notify)) as motion):
-            finish = coherence_finish(window.__getitem__) if video.color_coherence else None
+            finish = video_finish(video, window.__getitem__)
             moved = motion if masks is None else MaskedMotion(motion, window.__getitem__, masks)
             scheduler = FrameScheduler(built.engine, moved, plan, store, settings.seed, finish)
             job = SequenceJob(scheduler, store, clip.count, clip.fps, clip.size, record,

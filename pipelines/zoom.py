@@ -20,6 +20,7 @@ from pipelines.source.fit import fit_masks
 from pipelines.source.inputs import masks as read_masks
 from pipelines.source.inputs import still_input
 from pipelines.warp.affine import AffineMotion
+from pipelines.warp.color import hold_finish
 from render.encoding.encoder import output_kind
 from render.errors import ConfigError
 
@@ -74,8 +75,11 @@ def run(preset: Preset[ZoomSettings], opts: RunOptions) -> list[Path]:
                            + dreaming.directed_salt(settings.dream)
                            + (track.salt if track else ""))
         audio = soundtrack.mp4_track(track, fps, rendered, mode, fade, store.directory)
-        scheduler = FrameScheduler(built.engine, AffineMotion(first, motion.at), plan,
-                                   store, settings.seed)
+        noise = settings.feedback.noise
+        scheduler = FrameScheduler(built.engine,
+                                   AffineMotion(first, motion.at, noise.at, settings.seed),
+                                   plan, store, settings.seed,
+                                   hold_finish() if settings.color_coherence else None)
         record = {"model": built.record(settings.model.weight_schedules),
                   "mask": masks and masks.record(),
                   "audio": soundtrack.mux_record(audio_record, audio)}

@@ -40,6 +40,9 @@ class ModelSpec:
     smoothing: str  # default gradient smoothing (see render.gradients)
     keras_weights_file: str | None = None  # file name in Keras's cache, for Keras models
     logits: bool = False  # can be built with its ImageNet classifier (a "logits" layer)
+    # the layers a sequence's `model.layer_cycle` moves between when no layers are named:
+    # shallow to deep around the default ones (pipelines.sequence.frame_plan.cycled)
+    cycle_layers: tuple[str, ...] = ()
     # Keras' full weights (with the classifier), in Keras's cache: where `logits` needs them
     keras_top_weights_file: str | None = None
 
@@ -149,6 +152,7 @@ MODELS: dict[str, ModelSpec] = {
         name="inception_v3",
         layers=tuple(f"mixed{i}" for i in range(11)),
         default_layers={"mixed4": 1.0, "mixed5": 1.0, "mixed6": 1.0},
+        cycle_layers=("mixed3", "mixed5", "mixed7"),
         min_size=128,
         smoothing="laplacian",
         keras_weights_file="inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
@@ -159,6 +163,7 @@ MODELS: dict[str, ModelSpec] = {
         name="vgg16",
         layers=VGG_LAYERS,
         default_layers={"block4_conv3": 1.0, "block5_conv1": 0.5},
+        cycle_layers=("block3_conv3", "block4_conv3", "block5_conv1"),
         min_size=64,
         smoothing="gaussian",
         keras_weights_file="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
@@ -167,6 +172,7 @@ MODELS: dict[str, ModelSpec] = {
         name="efficientnet_lite0",
         layers=tuple(f"block{i}" for i in range(1, 17)) + ("head",),
         default_layers={"block6": 1.0, "block8": 1.0},
+        cycle_layers=("block5", "block7", "block9"),
         min_size=96,
         smoothing="gaussian",
         logits=True,

@@ -157,7 +157,7 @@ def test_bad_zoom_settings_fail_before_any_work(tmp_path, override, message):
 
 
 def test_scheduled_dream_settings_and_layer_weights(tmp_path):
-    preset = zoom_preset(tmp_path, "dream.step_size='0:(0.01), 5:(0.05)'",
+    preset = zoom_preset(tmp_path, "dream.step_size='0:(0.01), 5:(0.05)'", "model.layer_cycle=0",
                          "model.layers={block4: '0:(1), 5:(0)', block8: 1}")
     model = preset.settings.model
     assert [(t.layer, t.weight) for t in model.layers] == [("block4", 1.0), ("block8", 1.0)]

@@ -96,7 +96,7 @@ class ChunkWorker:
         from pipelines.sequence.frame_plan import make_plan
         from pipelines.sequence.scheduler import FrameScheduler
         from pipelines.warp.carry import FlowMotion
-        from pipelines.warp.color import coherence_finish
+        from pipelines.warp.finish import video_finish
 
         start = time.perf_counter()
         warm, video = chunk.warm, settings.video
@@ -111,9 +111,9 @@ class ChunkWorker:
             return global_plan(warm + i)  # global frame numbers: a retried chunk is the same
 
         finish = None
-        if video.color_coherence and first_source is not None and first_dream is not None:
-            finish = coherence_finish(window.__getitem__, offset=warm,
-                                      first=(first_source, first_dream))
+        if first_source is not None and first_dream is not None:
+            finish = video_finish(video, window.__getitem__, offset=warm,
+                                  first=(first_source, first_dream))
         store = MemoryStore(first_dream if continues else None)
         scheduler = FrameScheduler(self.built.engine, motion, plan, store, settings.seed + warm,
                                    finish)

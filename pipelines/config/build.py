@@ -16,11 +16,13 @@ from pipelines.config import keyframes
 from pipelines.config.keyframes import Schedule
 from pipelines.config.keys import AUDIO_FRAMES, DREAM_BOUNDS, ZOOM
 from pipelines.config.settings import (
+    FEEDBACK_KEYS,
     MOTION_KEYS,
     AudioConfig,
     ClusterConfig,
     DirectedConfig,
     DreamConfig,
+    FeedbackConfig,
     FirstFrame,
     FlowConfig,
     GalleryConfig,
@@ -118,7 +120,7 @@ def _model(cfg: Mapping[str, Any], interpolation: str, sequence: bool) -> ModelC
             and not Path(weights).expanduser().is_file()):
         raise ConfigError("model.weights",
                           f"model.weights: file {weights} not found (or use imagenet, none)")
-    return ModelConfig(model["name"], terms, weights, scheds)
+    return ModelConfig(model["name"], terms, weights, scheds, model.get("layer_cycle", 0))
 
 
 def _dream(cfg: Mapping[str, Any], interpolation: str) -> DreamConfig:
@@ -184,12 +186,21 @@ def _sequence(cfg: Mapping[str, Any]) -> SequenceConfig:
         cfg["gif"]["max_mb"])
 
 
+def _schedules(cfg: Mapping[str, Any], section: str, keys: tuple[str, ...],
+               interpolation: str) -> dict[str, Schedule]:
+    """The keyframed keys of a zoom section, parsed and checked against their bounds."""
+    bounds = ZOOM[section]
+    return {k: keyframes.check(
+        f"{section}.{k}", keyframes.parse(f"{section}.{k}", cfg[section][k], interpolation),
+        None, low=bounds[k].low, above=bounds[k].above, high=bounds[k].high) for k in keys}
+
+
 def _motion(cfg: Mapping[str, Any], interpolation: str) -> MotionConfig:
-    bounds = ZOOM["motion"]
-    return MotionConfig(**{k: keyframes.check(
-        f"motion.{k}", keyframes.parse(f"motion.{k}", cfg["motion"][k], interpolation),
-        None, low=bounds[k].low, above=bounds[k].above, high=bounds[k].high)
-        for k in MOTION_KEYS})
+    return MotionConfig(**_schedules(cfg, "motion", MOTION_KEYS, interpolation))
+
+
+def _feedback(cfg: Mapping[str, Any], interpolation: str) -> FeedbackConfig:
+    return FeedbackConfig(**_schedules(cfg, "feedback", FEEDBACK_KEYS, interpolation))
 
 
 def _video(cfg: Mapping[str, Any]) -> VideoConfig:
@@ -255,7 +266,9 @@ def build(cfg: Mapping[str, Any], user_set: Callable[[str], bool] = lambda key: 
     elif pipeline in ("zoom", "video"):
         sequence = dict(common, sequence=_sequence(cfg),
                         size_budget=cfg["size"] is not None and not user_set("size"))
-        settings = (ZoomSettings(**sequence, motion=_motion(cfg, interpolation))
+        settings = (ZoomSettings(**sequence, motion=_motion(cfg, interpolation),
+                                 feedback=_feedback(cfg, interpolation),
+                                 color_coherence=cfg["color"]["coherence"])
                     if pipeline == "zoom" else VideoSettings(**sequence, video=_video(cfg)))
     else:
         settings = Settings(**common)

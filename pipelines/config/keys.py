@@ -72,6 +72,11 @@ SEQUENCE: dict[str, Any] = {
     "interpolation": Field("choice", "linear", choices=INTERPOLATIONS,
                            help="between keyframes: linear or smooth (monotone cubic)"),
     "frames_dir": Field("path", nullable=True, help="also keep every frame as PNG here"),
+    "model": {
+        "layer_cycle": Field("int", 0, low=0, high=100_000,
+                             help="frames per cycle of the layers' weights (phase-shifted "
+                                  "raised cosines, so each layer leads in turn); 0 = fixed"),
+    },
     "dream": {
         **{k: Field("schedule", d, low=b.get("low"), high=b.get("high"), above=b.get("above"),
                     help=f"{COMMON['dream'][k].help}, per frame (keyframes or an expression "
@@ -134,6 +139,17 @@ ZOOM: dict[str, Any] = {
         "translate_x": Field("schedule", 0.0, low=-10_000, high=10_000, help="px per frame"),
         "translate_y": Field("schedule", 0.0, low=-10_000, high=10_000, help="px per frame"),
     },
+    # issue 24: what keeps a long zoom alive (pipelines.warp.feedback, pipelines.warp.color)
+    "feedback": {
+        "noise": Field("schedule", 0.0, low=0, high=64,
+                       help="grey levels (std) of fresh noise added to the moved previous "
+                            "frame: new detail for the dream to grow, per frame"),
+    },
+    "color": {
+        "coherence": Field("bool", False,
+                           help="hold every frame's colour and contrast (LAB mean and std) "
+                                "at frame 0's"),
+    },
 }
 
 # dis/farneback: carry the dream along the flow; static: carry it without moving it;
@@ -163,6 +179,10 @@ VIDEO: dict[str, Any] = {
                        help="weight of the carried dream against the fresh source frame"),
         "consistency": Field("bool", True,
                              help="take the source frame where the flow is unreliable"),
+        "max_strength": Field("float", None, above=0, high=100, nullable=True,
+                              help="hold the dream's strength (mean |dream - source|) at "
+                                   "most this many times frame 0's, so a still camera is not "
+                                   "buried; omitted = unbounded"),
     },
     "color": {
         "coherence": Field("bool", True, help="match colours to the first dreamed frame (LAB)"),

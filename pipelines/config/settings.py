@@ -20,6 +20,7 @@ from render.encoding.options import GifOptions, Mp4Options
 from render.models import Layers
 
 MOTION_KEYS = ("zoom", "angle", "translate_x", "translate_y")
+FEEDBACK_KEYS = ("noise",)
 _S = TypeVar("_S", bound="Settings")
 _Z = TypeVar("_Z", bound="ZoomSettings")
 
@@ -33,6 +34,7 @@ class ModelConfig:
     layers: Layers
     weights: str | None
     weight_schedules: Mapping[str, Schedule] = field(default_factory=dict)
+    layer_cycle: int = 0  # sequences: frames per cycle of the layer weights (0 = fixed)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,14 @@ class MotionConfig:
 
 
 @dataclass(frozen=True)
+class FeedbackConfig:
+    """What happens to the moved previous frame before it is dreamed again (zoom sequences):
+    fresh noise of this many grey levels, per frame."""
+
+    noise: Schedule
+
+
+@dataclass(frozen=True)
 class LoopConfig:
     mode: str = "none"
     frames: int = 12
@@ -113,6 +123,7 @@ class FlowConfig:
     mode: str = "full"
     blend: float = 0.8
     consistency: bool = True
+    max_strength: float | None = None  # the dream's strength at most this x frame 0's
 
 
 @dataclass(frozen=True)
@@ -259,15 +270,20 @@ class ZoomSettings(SequenceSettings):
     """A zoom (and loop, music) sequence: the camera motion per frame."""
 
     motion: MotionConfig
+    feedback: FeedbackConfig
+    color_coherence: bool = False  # hold every frame's LAB mean/std at frame 0's
 
     def schedules(self) -> Iterator[tuple[str, Schedule]]:
         yield from super().schedules()
         for key in MOTION_KEYS:
             yield f"motion.{key}", getattr(self.motion, key)
+        for key in FEEDBACK_KEYS:
+            yield f"feedback.{key}", getattr(self.feedback, key)
 
     def with_schedules(self: _Z, new: Mapping[str, Schedule]) -> _Z:
         done = super().with_schedules(new)
-        return replace(done, motion=replace(done.motion, **_part(new, "motion.")))
+        return replace(done, motion=replace(done.motion, **_part(new, "motion.")),
+                       feedback=replace(done.feedback, **_part(new, "feedback.")))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -283,7 +299,7 @@ def schedule_bounds(key: str) -> dict[str, float | None]:
     section, _, name = key.partition(".")
     if section == "dream":
         return dict(DREAM_BOUNDS[name])
-    if section == "motion":
-        f = ZOOM["motion"][name]
+    if section in ("motion", "feedback"):
+        f = ZOOM[section][name]
         return {"low": f.low, "above": f.above, "high": f.high}
     return {}

@@ -4,7 +4,8 @@ rendered frames into a loop, and the loop seam measure (|last - first| over the 
 Crossfade: with rendered frames f_0 .. f_{T-1} and L fade frames, the loop has M = T - L frames;
 out_i = f_i for i >= L, and for i < L out_i = a_i f_{M+i} + (1 - a_i) f_i with a_i = 1 - i/L. So
 the last frame f_{M-1} is followed by f_M — one ordinary step of the sequence — and the head
-fades from the continuation back to the start. For a zoom both f_i and f_{M+i} keep zooming at
+fades from the continuation back to the start (keeping the contrast both frames have, see
+`crossfade`). For a zoom both f_i and f_{M+i} keep zooming at
 the same rate, so the loop keeps zooming through the seam. The file starts halfway through the
 fade (out_{L/2} .. out_{M-1}, out_0 .. out_{L/2-1}): a loop plays the same either way, but the
 file's wrap then falls where frames are blended, not on a plain step. Pingpong plays
@@ -58,9 +59,21 @@ def compose(frame: Callable[[int], np.ndarray], rendered: int, mode: str,
         if i >= fade:
             yield frame(i)
             continue
-        a = 1.0 - i / fade
-        mixed = a * frame(m + i).astype(np.float32) + (1.0 - a) * frame(i).astype(np.float32)
-        yield np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+        yield crossfade(frame(m + i), frame(i), 1.0 - i / fade)
+
+
+def crossfade(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
+    """`weight` x a + (1 - weight) x b, keeping the contrast the two frames have: a plain mix of
+    unrelated detail averages it away, and the seam of a loop looks hazy and double-exposed.
+    Each channel's deviations from its mean are scaled back to the weighted mean of the two
+    frames' standard deviations."""
+    fa, fb = a.astype(np.float32), b.astype(np.float32)
+    mixed = weight * fa + (1.0 - weight) * fb
+    mean = mixed.mean(axis=(0, 1))
+    spread = mixed.std(axis=(0, 1))
+    wanted = weight * fa.std(axis=(0, 1)) + (1.0 - weight) * fb.std(axis=(0, 1))
+    scale = np.where(spread > 1e-3, wanted / np.maximum(spread, 1e-3), 1.0)
+    return np.clip((mixed - mean) * scale + mean + 0.5, 0, 255).astype(np.uint8)
 
 
 def _diff(a: np.ndarray, b: np.ndarray) -> float:

@@ -11,6 +11,8 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from pipelines.warp.feedback import add_noise
+
 
 def affine_matrix(size: tuple[int, int], zoom: float, angle: float, translate_x: float,
                   translate_y: float) -> np.ndarray:
@@ -28,21 +30,28 @@ def warp(frame: np.ndarray, matrix: np.ndarray) -> np.ndarray:
                           borderMode=cv2.BORDER_REFLECT_101)
 
 
-
 class AffineMotion:
     """Motion of a zoom sequence (see pipelines.sequence.scheduler.Motion): frame 0 is `first`;
-    every later frame is the previous one moved by the camera motion at frame t."""
+    every later frame is the previous one moved by the camera motion at frame t, given fresh
+    noise of `noise(t)` grey levels (pipelines.warp.feedback; None = none) drawn from
+    (seed, t)."""
 
-    def __init__(self, first: np.ndarray, motion: Callable[[int], tuple[float, ...]]) -> None:
+    def __init__(self, first: np.ndarray, motion: Callable[[int], tuple[float, ...]],
+                 noise: Callable[[int], float] | None = None, seed: int = 0) -> None:
         self.first = first
         self.motion = motion  # frame -> (zoom, angle, translate_x, translate_y)
+        self.noise = noise
+        self.seed = seed
         self.size = (first.shape[1], first.shape[0])
 
     def start(self) -> np.ndarray:
         return self.first
 
     def move(self, t: int, previous: np.ndarray) -> np.ndarray:
-        return warp(previous, affine_matrix(self.size, *self.motion(t)))
+        moved = warp(previous, affine_matrix(self.size, *self.motion(t)))
+        if self.noise is None:
+            return moved
+        return add_noise(moved, self.noise(t), self.seed, t)
 
     carry = move  # a frame that is not dreamed moves the same way
 
