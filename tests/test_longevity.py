@@ -148,3 +148,10 @@ def test_layer_cycle_moves_between_the_models_cycle_layers_unless_layers_are_nam
                                   "model.layer_cycle=60", "model.layers=[block3]"]).settings
     assert [t.layer for t in dreaming.build(named.model, named.dream, lambda m: None).terms] \
         == ["block3"]
+
+
+def test_frames_carried_between_dreams_get_no_noise(photo):
+    motion = AffineMotion(photo, lambda t: (1.05, 1.0, 0.0, 0.0), lambda t: 8.0, seed=1)
+    plain = AffineMotion(photo, lambda t: (1.05, 1.0, 0.0, 0.0))
+    assert np.array_equal(motion.carry(3, photo), plain.move(3, photo))
+    assert not np.array_equal(motion.move(3, photo), plain.move(3, photo))

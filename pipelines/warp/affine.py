@@ -53,7 +53,10 @@ class AffineMotion:
             return moved
         return add_noise(moved, self.noise(t), self.seed, t)
 
-    carry = move  # a frame that is not dreamed moves the same way
+    def carry(self, t: int, previous: np.ndarray) -> np.ndarray:
+        """A frame that is not dreamed (`dream.cadence`) moves the same way, without noise:
+        only a dream turns the noise into detail."""
+        return warp(previous, affine_matrix(self.size, *self.motion(t)))
 
     def prefetch(self, t: int) -> None:
         """Nothing to prepare: the warp is cheap."""
