@@ -185,3 +185,24 @@ def test_bad_soundtracks_are_one_line_before_any_work(make, args, message, tmp_p
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert f"command line: audio={track}" in err or "command line: audio.start" in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("start", [20.0, 20.3])
+def test_an_excerpts_beats_are_heard_with_the_song_around_it(features, tmp_path, start):
+    """48 frames from 20 s into a 120 BPM click track: the beats land on the clicks (a short
+    window heard alone got a false beat on frame 0 and missed the first click)."""
+    from pipelines.audio import soundtrack
+
+    pcm, times = audio_synth.click_track(120, 60, offset=0.27)
+    wav = audio_io.write_wav(tmp_path / "song.wav", pcm, audio_synth.RATE)
+    preset = zoom_preset(tmp_path, f"audio.file={wav}", f"audio.start={start}", "fps=24",
+                         "frames=48", "motion.zoom=1 + 0.05 * beat")
+    track = soundtrack.open_track(preset.settings.audio)
+    values, record = soundtrack.variables(preset.settings, track, 24.0, 48)
+    expected = [(t - start) * 24 for t in times if 0 <= t - start < 2]
+    found = record["beat_frames"]
+    assert len(found) == len(expected) == 4
+    assert all(abs(f - e) <= 1 for f, e in zip(found, expected, strict=True))
+    assert record["bpm"] == pytest.approx(120, abs=2)
+    # before the first beat of the excerpt the curve decays from the beat before it
+    assert 0 < values["beat"][0] < 1

@@ -3,6 +3,10 @@ rms (loudness), onset (onset strength), beat (1 on each tracked beat, decaying u
 next), band(lo, hi) (energy between two frequencies) — each normalised to 0..1 over the part
 of the track that is rendered — and bpm (the tracked tempo, a constant, in beats per minute).
 
+The tracker hears more than the rendered part: up to CONTEXT seconds of the track before and
+after it (`lead`), so a two-second excerpt gets the song's tempo and beats, not what two
+seconds alone suggest (an 8-frame window once read 304 BPM on a 120 BPM song).
+
 librosa does the analysis: it is the field's standard for onset strength and beat tracking
 (Ellis' dynamic-programming tracker), well kept, and already what music-visualiser tools
 build on; aubio and essentia would do too but are C++ extensions with thinner Python wheels.
@@ -30,6 +34,7 @@ SAMPLE_RATE = 22050  # Hz: the analysis rate (librosa's default); bands up to 11
 HIGH_SAMPLE_RATE = 44100  # for bands above SAMPLE_RATE / 2
 HOP = 256
 N_FFT = 2048
+CONTEXT = 30.0  # s of the track heard on each side of the rendered part (when there is some)
 
 
 @dataclass(frozen=True)
@@ -49,14 +54,16 @@ def analysis_rate(bands: Iterable[tuple[float, float]]) -> int:
 
 
 def compute(pcm: np.ndarray, rate: int, fps: float, frames: int, names: Iterable[str],
-            bands: Iterable[tuple[float, float]], beat_decay: float) -> Features:
+            bands: Iterable[tuple[float, float]], beat_decay: float,
+            lead: float = 0.0) -> Features:
     """The features `names` (and the bands `bands`) of mono float PCM `pcm` at `rate` Hz, for
-    video frames 0..frames-1 at `fps` (frame t at t / fps seconds into `pcm`; silence past
-    its end). `bpm` is always tracked."""
+    video frames 0..frames-1 at `fps` (frame t at lead + t / fps seconds into `pcm`; silence
+    past its end). The tracker hears all of `pcm` (context before and after the frames);
+    values are normalised over the frames only. `bpm` is always tracked."""
     import librosa  # slow to import: only renders with a soundtrack get here
 
     names, bands = set(names), set(bands)
-    need = int(np.ceil(frames / fps * rate)) + N_FFT
+    need = int(np.ceil((lead + frames / fps) * rate)) + N_FFT
     y = np.zeros(max(need, len(pcm)), np.float32)
     y[:len(pcm)] = pcm
     hop_times = np.arange(1 + len(y) // HOP) * HOP / rate  # centred STFT frames
@@ -70,10 +77,13 @@ def compute(pcm: np.ndarray, rate: int, fps: float, frames: int, names: Iterable
     # frame that shows the hit rather than the next one
     beat_hops = np.asarray(beat_hops, int)
     beat_times = (librosa.onset.onset_backtrack(beat_hops, onset) if beat_hops.size
-                  else beat_hops) * HOP / rate  # silence has no beats
+                  else beat_hops) * HOP / rate - lead  # silence has no beats
     bpm = float(np.atleast_1d(tempo)[0])
     beat_times = beat_times[beat_times < frames / fps]
-    beat_frames = tuple(sorted({int(round(b * fps)) for b in beat_times} & set(range(frames))))
+    before = beat_times[beat_times < -0.5 / fps]  # the beat the excerpt starts after, if heard
+    heard = sorted({int(round(b * fps)) for b in beat_times[beat_times >= -0.5 / fps]})
+    beat_frames = tuple(b for b in heard if b < frames)
+    hop_times = hop_times - lead
     values: dict[str, np.ndarray] = {}
     if "onset" in names:
         values["onset"] = _normalised(_pool(onset, hop_times, fps, frames, np.max))
@@ -90,16 +100,20 @@ def compute(pcm: np.ndarray, rate: int, fps: float, frames: int, names: Iterable
             energy = power[inside].sum(axis=0)
             values[band_name(lo, hi)] = _normalised(
                 _pool(energy, hop_times[:len(energy)], fps, frames, np.mean))
-    if "beat" in names:
-        values["beat"] = beat_curve(beat_frames, frames, beat_decay)
+    if "beat" in names:  # the curve goes on from the beat before frame 0 (heard in the lead)
+        first = min(int(round(before[-1] * fps)), -1) if before.size else 0
+        shifted = ((0,) if first < 0 else ()) + tuple(b - first for b in heard)
+        curve = beat_curve(shifted, frames - first, beat_decay)
+        values["beat"] = curve[-first:] if first < 0 else curve
     return Features(values, bpm, beat_frames)
 
 
-CACHE_VERSION = 1  # bump when compute() changes what it returns
+CACHE_VERSION = 2  # bump when compute() changes what it returns
 
 
 def cached(pcm: np.ndarray, rate: int, fps: float, frames: int, names: Iterable[str],
-           bands: Iterable[tuple[float, float]], beat_decay: float) -> Features:
+           bands: Iterable[tuple[float, float]], beat_decay: float,
+           lead: float = 0.0) -> Features:
     """`compute`, kept in the cache (render.weights.cache: plain .npz, never pickles) under a
     digest of the PCM and every argument: a second preview, or the render after its preview,
     skips librosa (seconds of import and JIT) altogether."""
@@ -108,14 +122,14 @@ def cached(pcm: np.ndarray, rate: int, fps: float, frames: int, names: Iterable[
     names, bands = sorted(set(names)), sorted(set(bands))
     digest = hashlib.sha256(np.ascontiguousarray(pcm, np.float32).tobytes())
     digest.update(json.dumps([CACHE_VERSION, rate, fps, frames, names, bands,
-                              beat_decay]).encode())
+                              beat_decay, lead]).encode())
     path = cache_dir() / "audio" / f"features-{digest.hexdigest()[:32]}.npz"
     kept = read_cache(path)
     if kept is not None and "bpm" in kept and "beat_frames" in kept:
         values = {k[2:]: v for k, v in kept.items() if k.startswith("f:")}
         return Features(values, float(kept["bpm"]),
                         tuple(int(b) for b in kept["beat_frames"]))
-    found = compute(pcm, rate, fps, frames, names, bands, beat_decay)
+    found = compute(pcm, rate, fps, frames, names, bands, beat_decay, lead)
     with contextlib.suppress(OSError):  # a read-only cache only costs the analysis next time
         path.parent.mkdir(parents=True, exist_ok=True)
     write_cache(path, {"bpm": np.asarray(found.bpm, np.float64),

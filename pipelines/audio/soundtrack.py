@@ -56,10 +56,12 @@ class Track:
                             "be used; set frames=")
         return math.floor(self.seconds * fps + 1e-6)
 
-    def decode(self, rate: int, channels: int, seconds: float) -> np.ndarray:
-        """Float PCM (samples, channels) of `seconds` from `start` (shorter at the end)."""
+    def decode(self, rate: int, channels: int, seconds: float, offset: float = 0.0
+               ) -> np.ndarray:
+        """Float PCM (samples, channels) of `seconds` from `start + offset` (offset >= -start;
+        shorter at the end)."""
         if self.pcm is not None:
-            pcm = self.pcm[round(self.start * MUX_RATE):]
+            pcm = self.pcm[round((self.start + offset) * MUX_RATE):]
             pcm = pcm[:round(seconds * MUX_RATE)]
             if rate != MUX_RATE:
                 idx = np.arange(int(len(pcm) * rate / MUX_RATE)) * MUX_RATE / rate
@@ -67,7 +69,7 @@ class Track:
                                 for c in range(pcm.shape[1])], axis=1).astype(np.float32)
             return pcm.mean(axis=1, keepdims=True) if channels == 1 else pcm[:, :channels]
         assert self.path is not None
-        return audio_io.decode(self.path, rate, channels, self.start, seconds)
+        return audio_io.decode(self.path, rate, channels, self.start + offset, seconds)
 
 
 def open_track(audio: AudioConfig | None) -> Track | None:
@@ -114,9 +116,10 @@ def variables(settings: SequenceSettings, track: Track | None, fps: float, frame
 
     names, bands = settings.features()
     rate = audio_features.analysis_rate(bands)
-    pcm = track.decode(rate, 1, frames / fps)[:, 0]
+    lead = min(track.start, audio_features.CONTEXT)  # the tracker hears the song around it
+    pcm = track.decode(rate, 1, lead + frames / fps + audio_features.CONTEXT, -lead)[:, 0]
     found = audio_features.cached(pcm, rate, fps, frames, names, bands,
-                                  settings.audio.beat_decay)
+                                  settings.audio.beat_decay, lead)
     values.update(found.values)
     values["bpm"] = found.bpm
     record: dict[str, Any] = {
