@@ -115,8 +115,9 @@ def xla_lever(model: str = "inception_v3", size: int = 512, rounds: int = 4
     for name, eng in (("fast_gradients", engine), ("tf_gradients", tf_engine)):
         octave = tf.function(eng._run_octave, jit_compile=True)
         try:
-            octave(img, tf.constant(1), tf.constant(0.01), tf.constant(size),
-                   tf.constant([0, 0]), weights).numpy()
+            one = tf.constant(1)
+            octave(img, tf.constant(0), one, one, tf.constant(0.01), tf.constant(size),
+                   tf.constant([0, 0]), weights, (), tf.ones([size, size, 1])).numpy()
             octave_xla[name] = "compiles"
         except Exception as exc:  # XLA reports unsupported dynamic shapes as various errors
             octave_xla[name] = f"fails: {type(exc).__name__}: {_first_line(exc)}"

@@ -106,8 +106,9 @@ def octave_runners(precisions: Sequence[str] = ("float32", "auto")
     weights = tf.constant([t.weight for t in terms], tf.float32)
 
     def ours(engine: DreamEngine) -> Callable[[], np.ndarray]:
-        return lambda: engine._octave(img0, tf.constant(TUTORIAL_STEPS), tf.constant(0.01),
-                                      tile, tf.constant([0, 0]), weights).numpy()
+        steps, ones = tf.constant(TUTORIAL_STEPS), tf.ones([SIZE, SIZE, 1])
+        return lambda: engine._octave(img0, tf.constant(0), steps, steps, tf.constant(0.01),
+                                      tile, tf.constant([0, 0]), weights, (), ones).numpy()
 
     runs: dict[str, Callable[[], np.ndarray]] = {"tutorial float32": tutorial}
     used = {"tutorial float32": "float32"}

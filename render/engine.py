@@ -1,8 +1,10 @@
 """The gradient-ascent engine: octaves, roll, tiles and the ascent step.
 
 `DreamEngine` is the stateful object: one per network + objective + smoothing, compiled once
-and reused for every frame of a sequence. All steps of an octave run inside one tf.function
-whose signature has dynamic height/width, so a new image size never re-traces.
+and reused for every frame of a sequence. The steps of an octave run inside one tf.function
+whose signature has dynamic height/width, so a new image size never re-traces; a large image
+runs them a few at a time (STEP_PIXELS), because Ctrl-C and SIGTERM reach Python only between
+calls (a 12000x8000 octave in one call ignored both for minutes).
 
 Boundary arrays: `dream()` takes and returns uint8 RGB (H, W, 3). Inside, images are float32
 in engine space: RGB in [-1, 1].
@@ -32,6 +34,9 @@ OctaveCallback = Callable[[int, np.ndarray], None]  # (octave index, uint8 RGB i
 # have tens of thousands of positions (Google's notebook matched a 224 px guide at mixed4c:
 # 196 vectors)
 GUIDE_VECTORS = 2048
+# pixels x steps per call of the octave graph: about a second of work on a 2-core CPU, so an
+# interrupt is honoured that soon; smaller images still run a whole octave in one call
+STEP_PIXELS = 2_000_000
 
 
 def _mask_at(mask: np.ndarray | None, size: tuple[int, int]) -> tf.Tensor:
@@ -151,7 +156,9 @@ class DreamEngine:
             self._run_octave,
             input_signature=[
                 tf.TensorSpec([None, None, 3], tf.float32),  # image, engine space
-                tf.TensorSpec([], tf.int32),  # steps
+                tf.TensorSpec([], tf.int32),  # first step to run
+                tf.TensorSpec([], tf.int32),  # how many steps to run
+                tf.TensorSpec([], tf.int32),  # steps of the whole octave
                 tf.TensorSpec([], tf.float32),  # step size
                 tf.TensorSpec([], tf.int32),  # tile
                 tf.TensorSpec([2], tf.int32),  # stateless RNG seed
@@ -220,14 +227,15 @@ class DreamEngine:
                 grad += tape.gradient(loss, img)
         return grad
 
-    def _run_octave(self, img: tf.Tensor, steps: tf.Tensor, step_size: tf.Tensor,
-                    tile: tf.Tensor, seed: tf.Tensor, weights: tf.Tensor,
+    def _run_octave(self, img: tf.Tensor, first: tf.Tensor, count: tf.Tensor, steps: tf.Tensor,
+                    step_size: tf.Tensor, tile: tf.Tensor, seed: tf.Tensor, weights: tf.Tensor,
                     guides: tuple[tf.Tensor, ...], mask: tf.Tensor) -> tf.Tensor:
-        """All ascent steps of one octave: roll, tiled gradient, unroll, condition, mask, step.
-        The conditioned gradient is multiplied by `mask` (1 dreams, 0 leaves the image alone)."""
+        """Ascent steps first..first+count-1 of an octave of `steps`: roll, tiled gradient,
+        unroll, condition, mask, step. The conditioned gradient is multiplied by `mask` (1
+        dreams, 0 leaves the image alone)."""
         hw = tf.shape(img)[:2]
         denom = tf.cast(tf.maximum(steps - 1, 1), tf.float32)
-        for i in tf.range(steps):
+        for i in tf.range(first, first + count):
             # A random roll of the whole image each step hides tile seams and border effects.
             shift = tf.random.stateless_uniform(
                 [2], seed=tf.random.experimental.stateless_fold_in(seed, i),
@@ -260,13 +268,18 @@ class DreamEngine:
         for k, octave_size in enumerate(sizes):
             octave_base = _resize(base, octave_size)
             img = octave_base if detail is None else octave_base + _resize(detail, octave_size)
-            img = self._octave(
-                tf.constant(img, tf.float32), tf.constant(settings.steps, tf.int32),
-                tf.constant(settings.step_size, tf.float32),
-                tf.constant(settings.tile, tf.int32),
-                tf.constant([seed & 0x7FFFFFFF, k], tf.int32), weights,
-                self.guide_features(octave_size, settings.tile), _mask_at(mask, octave_size),
-            ).numpy()
+            x = tf.constant(img, tf.float32)
+            args = (tf.constant(settings.steps, tf.int32),
+                    tf.constant(settings.step_size, tf.float32),
+                    tf.constant(settings.tile, tf.int32),
+                    tf.constant([seed & 0x7FFFFFFF, k], tf.int32), weights,
+                    self.guide_features(octave_size, settings.tile), _mask_at(mask, octave_size))
+            per_call = max(1, STEP_PIXELS // (octave_size[0] * octave_size[1]))
+            for first in range(0, settings.steps, per_call):  # Ctrl-C is seen between calls
+                count = min(per_call, settings.steps - first)
+                x = self._octave(x, tf.constant(first, tf.int32), tf.constant(count, tf.int32),
+                                 *args)
+            img = x.numpy()
             detail = img - octave_base
             if callback is not None:
                 callback(k, to_uint8(img))

@@ -4,7 +4,9 @@ work starts, instead of being killed by the kernel's OOM killer later."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from render.errors import UserError
@@ -51,11 +53,17 @@ def check_memory(size: tuple[int, int], what: str, bytes_per_pixel: int = DREAM_
     need = w * h * bytes_per_pixel + extra
     free = available_memory()
     if free is not None and need > free * MEMORY_HEADROOM:
-        have = f"{free / 2**30:.1f} GB"
-        room = (f"but only {have} is free" if need > free else
-                f"and {have} is free, but at most {MEMORY_HEADROOM:.0%} of it "
-                f"({free * MEMORY_HEADROOM / 2**30:.1f} GB) is used, to leave room for the "
+        room = (f"but only {_gb(free, math.floor)} is free" if need > free else
+                f"and {_gb(free, math.floor)} is free, but at most {MEMORY_HEADROOM:.0%} of it "
+                f"({_gb(free * MEMORY_HEADROOM, math.floor)}) is used, to leave room for the "
                 f"model, the encoder and the system")
         raise UserError(
-            f"{what} {w}x{h} needs about {need / 2**30:.1f} GB of memory {doing}, {room}; "
+            f"{what} {w}x{h} needs about {_gb(need, math.ceil)} of memory {doing}, {room}; "
             f"{advice}")
+
+
+def _gb(n: float, rounding: Callable[[float], int]) -> str:
+    """`n` bytes in GB to 0.1 GB, rounded the way that keeps a need printed above a limit
+    (a need rounded up, a limit rounded down: 17.86 > 17.84 must not read 17.9 and 17.9)."""
+    tenths = n / 2**30 * 10
+    return f"{rounding(tenths + (1e-6 if rounding is math.floor else -1e-6)) / 10:.1f} GB"

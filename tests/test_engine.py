@@ -159,3 +159,47 @@ def test_fast_input_gradient_equals_tensorflows(padding, kernel):
     want, got = _input_gradient(model, image), _input_gradient(fast, image)
     assert float(tf.reduce_max(tf.abs(want))) > 0.1
     assert np.allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_steps_run_a_few_at_a_time_give_the_same_dream(tiny_cnn, photo, monkeypatch):
+    """A large image runs its octave's steps in several calls (so Ctrl-C is seen between
+    them); the dream is byte-identical to running them in one call."""
+    from render import engine as engine_module
+
+    engine = make_engine(tiny_cnn, smoothing="gaussian")
+    s = DreamSettings(octaves=2, steps=5, step_size=0.05)
+    whole = engine.dream(photo, s, seed=3)
+    monkeypatch.setattr(engine_module, "STEP_PIXELS", 1)  # one step per call
+    np.testing.assert_array_equal(engine.dream(photo, s, seed=3), whole)
+    assert engine.trace_count == 1
+
+
+def test_an_interrupt_during_an_octave_stops_it_between_steps(tiny_cnn, monkeypatch):
+    """SIGINT arriving while the octave graph runs is honoured when that call returns, not
+    after the whole octave (a 12000x8000 frame once ignored Ctrl-C and SIGTERM for minutes)."""
+    import os
+    import signal
+    import threading
+
+    from render import engine as engine_module
+
+    steps, image = 40, np.full((256, 256, 3), 128, np.uint8)
+    monkeypatch.setattr(engine_module, "STEP_PIXELS", 256 * 256 * 2)  # two steps per call
+    engine = make_engine(tiny_cnn)
+    started, running = [], threading.Event()  # steps of each call begun
+    octave = engine._octave
+
+    def counted(x, first, count, *args):
+        started.append(int(count))
+        running.set()
+        return octave(x, first, count, *args)
+
+    engine._octave = counted
+    sender = threading.Thread(target=lambda: running.wait(30) and os.kill(os.getpid(),
+                                                                          signal.SIGINT))
+    sender.start()
+    with pytest.raises(KeyboardInterrupt):
+        engine.dream(image, DreamSettings(octaves=1, steps=steps, step_size=0.01))
+    sender.join()
+    assert started and sum(started) < steps  # stopped with steps left
+    assert set(started) == {2}

@@ -75,7 +75,7 @@ INPUT_CASES: list[Case] = [
      "not a video ffmpeg can read"),
     ("image header claims 100000x100000", "still",
      lambda t: [f"input={made(t / 'in.png', png_claiming(100_000, 100_000))}"],
-     "image 100000x100000 needs about 447.0 GB of memory to read, but only 8.0 GB is free"),
+     "image 100000x100000 needs about 447.1 GB of memory to read, but only 8.0 GB is free"),
     ("size=[60000,60000]", "zoom", lambda t: ["size=[60000,60000]"],
      "size: width and height must be 1..16384"),
     ("size too large for memory: still", "still", lambda t: ["size=[16384,16384]"],
