@@ -75,19 +75,28 @@ def main() -> None:
             print(f"{src} -> guide {gd}: {name:9s} " + "  ".join(
                 f"{n} {cosine(f[n], g[n]):.3f}" for n in LAYERS))
 
-    print("\n# classes: p(class) before / after, and after on a rescaled+cropped copy")
-    for src, cls in (("chelsea", 1), ("coffee", 947)):  # goldfish, mushroom
-        img = photo(src, size)
-        eng = engine(classes=(cls,), class_weight=1.0)
-        only = build_engine(MODEL, class_(cls), notify=lambda m: None).engine
-        for label, e in (("layers+class", eng), ("class only", only)):
-            out = e.dream(img, settings)
-            h, w = out.shape[:2]
-            crop = cv2.resize(out[h // 8: h - h // 8, w // 10: w - w // 10],
-                              (int(w * 1.3), int(h * 1.3)), interpolation=cv2.INTER_CUBIC)
-            print(f"{src} class {cls} ({label}): before {probs(img)[cls]:.4f} after "
-                  f"{probs(out)[cls]:.4f} rescaled/cropped {probs(crop)[cls]:.4f} "
-                  f"(top-1 after: {int(np.argmax(probs(out)))})")
+    print("\n# classes: p(class) before / after, and on a cropped, 1.3x enlarged copy; the "
+          "tiles jittered (render.transforms) or not, at the still preset's ascent and a "
+          "stronger one")
+    import render.engine as engine_module
+
+    jittered = engine_module.jittered
+    for steps, step_size in ((10, 0.02), (30, 0.03)):
+        strong = DreamSettings(octaves=4, octave_scale=1.4, steps=steps, step_size=step_size,
+                               tile=512)
+        for src, cls in (("chelsea", 1), ("coffee", 947), ("astronaut", 1)):  # goldfish, mushroom
+            img = photo(src, (448, 336))
+            for label, transform in (("jittered", jittered), ("plain", lambda p, s: p)):
+                engine_module.jittered = transform  # read when the engine traces its octave
+                out = build_engine(MODEL, class_(cls), notify=lambda m: None).engine.dream(
+                    img, strong)
+                h, w = out.shape[:2]
+                crop = cv2.resize(out[h // 8: h - h // 8, w // 10: w - w // 10],
+                                  (int(w * 1.3), int(h * 1.3)), interpolation=cv2.INTER_CUBIC)
+                print(f"{steps}x{step_size} {src} class {cls} ({label}): before "
+                      f"{probs(img)[cls]:.4f} after {probs(out)[cls]:.4f} cropped/enlarged "
+                      f"{probs(crop)[cls]:.4f}")
+    engine_module.jittered = jittered
 
     print("\n# mask: mean |dream - input| outside / inside (left half white)")
     img = photo("chelsea", size)

@@ -27,6 +27,7 @@ from render.media.image import resize
 from render.objectives import LOGITS, GuideMatch, LayerMean, Objective
 from render.precision import Float32Outputs, choose, network_at
 from render.tf_runtime import tf
+from render.transforms import jittered
 
 OctaveCallback = Callable[[int, np.ndarray], None]  # (octave index, uint8 RGB image)
 # at most this many guide feature vectors per guide term (evenly spaced over the guide): the
@@ -213,16 +214,24 @@ class DreamEngine:
         return self._guide_cache[size]
 
     def _tiled_gradient(self, img: tf.Tensor, tile: tf.Tensor, weights: tf.Tensor,
-                        guides: tuple[tf.Tensor, ...] = ()) -> tf.Tensor:
-        """Gradient of the objective w.r.t. `img`, one tile at a time so memory stays bounded."""
+                        guides: tuple[tf.Tensor, ...] = (),
+                        seed: tf.Tensor | None = None) -> tf.Tensor:
+        """Gradient of the objective w.r.t. `img`, one tile at a time so memory stays bounded.
+        With a `seed` and an objective that reads the logits, each tile is seen randomly
+        zoomed, turned and shifted (render.transforms: class dreams paint what survives)."""
         shape = tf.shape(img)
         ys, xs = tile_edges(shape[0], tile), tile_edges(shape[1], tile)
         grad = tf.zeros_like(img)
+        robust = seed is not None and self.objective.needs_logits
         for iy in tf.range(tf.size(ys) - 1):
             for ix in tf.range(tf.size(xs) - 1):
                 with tf.GradientTape() as tape:
                     tape.watch(img)
                     patch = img[ys[iy]:ys[iy + 1], xs[ix]:xs[ix + 1]]
+                    if robust:
+                        tile_seed = tf.random.experimental.stateless_fold_in(
+                            seed, iy * tf.size(xs) + ix)
+                        patch = jittered(patch, tile_seed)
                     loss = self._loss(patch, weights, guides)
                 grad += tape.gradient(loss, img)
         return grad
@@ -237,12 +246,13 @@ class DreamEngine:
         denom = tf.cast(tf.maximum(steps - 1, 1), tf.float32)
         for i in tf.range(first, first + count):
             # A random roll of the whole image each step hides tile seams and border effects.
+            step_seed = tf.random.experimental.stateless_fold_in(seed, i)
             shift = tf.random.stateless_uniform(
-                [2], seed=tf.random.experimental.stateless_fold_in(seed, i),
-                minval=0, maxval=1 << 30, dtype=tf.int32) % hw
+                [2], seed=step_seed, minval=0, maxval=1 << 30, dtype=tf.int32) % hw
             rolled = tf.roll(img, shift, axis=[0, 1])
-            grad = tf.roll(self._tiled_gradient(rolled, tile, weights, guides), -shift,
-                           axis=[0, 1])
+            grad = tf.roll(self._tiled_gradient(rolled, tile, weights, guides,
+                                                tf.random.experimental.stateless_fold_in(
+                                                    step_seed, -1)), -shift, axis=[0, 1])
             grad = condition(grad, self.smoothing, tf.cast(i, tf.float32) / denom) * mask
             img = tf.clip_by_value(img + step_size * grad, -1.0, 1.0)
         return img

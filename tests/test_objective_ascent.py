@@ -98,3 +98,41 @@ def test_a_masked_dream_raises_the_term_and_leaves_the_outside_untouched(net, im
     assert term_value(engine, out) > before + MARGIN * abs(before)
     assert np.array_equal(out[:, w // 2:], image[:, w // 2:])
     assert np.abs(out[:, : w // 2].astype(int) - image[:, : w // 2]).mean() > 1.0
+
+
+def test_only_class_dreams_see_their_tiles_jittered(net, monkeypatch):
+    """Class terms see each tile randomly zoomed, turned and shifted (so the class is painted
+    in shapes that survive rescaling, not as a one-alignment noise pattern); layer terms are
+    dreamed exactly as without the transform."""
+    import render.engine as engine_module
+    from render.engine import DreamSettings
+
+    image = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    s = DreamSettings(octaves=1, steps=3, step_size=0.05)
+
+    def dream(objective, untransformed):
+        with monkeypatch.context() as m:
+            if untransformed:
+                m.setattr(engine_module, "jittered", lambda patch, seed: patch)
+            engine = DreamEngine(net, identity, objective, "none", 16)
+            return engine.dream(image, s, seed=1)
+
+    layers = layer("c2")
+    np.testing.assert_array_equal(dream(layers, False), dream(layers, True))
+    both = layer("c2") + class_(3)
+    jittered, plain = dream(both, False), dream(both, True)
+    assert np.abs(jittered.astype(int) - plain).mean() > 0.5
+    np.testing.assert_array_equal(dream(both, False), jittered)  # seeded: repeatable
+
+
+def test_the_jitter_zooms_turns_and_shifts_about_the_centre():
+    from render.transforms import jittered
+
+    patch = np.zeros((65, 65, 3), np.float32)
+    patch[30:35, 30:35] = 1.0  # a dot at the centre stays near it
+    moved = [jittered(tf.constant(patch), tf.constant([k, 7])).numpy() for k in range(6)]
+    for out in moved:
+        assert out.shape == patch.shape
+        ys, xs = np.nonzero(out[..., 0] > 0.5)
+        assert abs(ys.mean() - 32) <= 7 and abs(xs.mean() - 32) <= 7
+    assert len({out.tobytes() for out in moved}) == 6  # a fresh transform per seed
