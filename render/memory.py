@@ -53,16 +53,17 @@ def check_memory(size: tuple[int, int], what: str, bytes_per_pixel: int = DREAM_
     need = w * h * bytes_per_pixel + extra
     free = available_memory()
     if free is not None and need > free * MEMORY_HEADROOM:
-        room = (f"but only {_gb(free, math.floor)} is free" if need > free else
-                f"and {_gb(free, math.floor)} is free, but at most {MEMORY_HEADROOM:.0%} of it "
-                f"({_gb(free * MEMORY_HEADROOM, math.floor)}) is used, to leave room for the "
-                f"model, the encoder and the system")
+        have = gigabytes(free, math.floor)
+        room = (f"but only {have} is free" if need > free else
+                f"and {have} is free, but at most {MEMORY_HEADROOM:.0%} of it "
+                f"({gigabytes(free * MEMORY_HEADROOM, math.floor)}) is used, to leave room "
+                f"for the model, the encoder and the system")
         raise UserError(
-            f"{what} {w}x{h} needs about {_gb(need, math.ceil)} of memory {doing}, {room}; "
+            f"{what} {w}x{h} needs about {gigabytes(need, math.ceil)} of memory {doing}, {room}; "
             f"{advice}")
 
 
-def _gb(n: float, rounding: Callable[[float], int]) -> str:
+def gigabytes(n: float, rounding: Callable[[float], int]) -> str:
     """`n` bytes in GB to 0.1 GB, rounded the way that keeps a need printed above a limit
     (a need rounded up, a limit rounded down: 17.86 > 17.84 must not read 17.9 and 17.9)."""
     tenths = n / 2**30 * 10

@@ -281,3 +281,42 @@ def test_a_batch_needs_an_output_folder_and_matching_files(tmp_path, capsys):
     assert code == 2 and "folder" in capsys.readouterr().err
     code = main(["render", "still", f"input={tmp_path}/*.webp", *STILL])
     assert code == 2 and "no file matches" in capsys.readouterr().err
+
+
+def test_more_local_workers_than_memory_holds_are_refused():
+    """Each local worker holds TensorFlow and a network (about 1 GB): 16 of them on a machine
+    with 8 GB free are refused in one line naming the key, saying how many fit."""
+    from pipelines.cluster.connect import WORKER_BYTES, check_local_fit
+    from pipelines.config.settings import ClusterConfig
+    from render.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        check_local_fit(ClusterConfig(address="local", workers=16), cpus=64, free=8 << 30)
+    assert info.value.key == "cluster.workers"
+    fits = int((8 << 30) * 0.8) // WORKER_BYTES
+    assert "16 local workers need about" in str(info.value)
+    assert f"use at most {fits}" in str(info.value)
+    check_local_fit(ClusterConfig(address="local", workers=fits), cpus=64, free=8 << 30)
+
+
+def test_a_local_ray_keeps_its_files_in_a_folder_removed_afterwards(monkeypatch):
+    """A local Ray once left 50 MB of session files in the system temp folder."""
+    from pathlib import Path
+
+    import ray
+
+    from pipelines.cluster.connect import connected
+    from pipelines.config.settings import ClusterConfig
+
+    seen = {}
+
+    def fake_init(**kwargs):
+        seen.update(kwargs)
+        Path(kwargs["_temp_dir"], "session_latest").mkdir(parents=True)
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", fake_init)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    with connected(ClusterConfig(address="local", workers=1)):
+        assert Path(seen["_temp_dir"], "session_latest").is_dir()
+    assert not Path(seen["_temp_dir"]).exists()
