@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config.settings import SequenceSettings, Settings
-from render.errors import UserError
+from render.errors import ConfigError, UserError
 from render.media.image import atomic_write_bytes
 from render.media.image_header import image_file_size
 
@@ -29,23 +29,29 @@ def resolve_outputs(settings: Settings, preset_name: str, default_ext: str,
     source = settings.input
     size = _frame_size(settings)
     for p in paths:
-        check(p)
+        try:
+            check(p)
+        except ConfigError:
+            raise
+        except UserError as exc:  # the encoder's refusal, named as the key it came from
+            raise ConfigError("output", f"output {exc}") from None
         if p.is_dir():
-            raise UserError(f"output {p}: is a directory, expected a file name")
+            raise ConfigError("output", f"output {p}: is a directory, expected a file name")
         if source and _same_file(p, source):
-            raise UserError(f"output {p}: is the input file; choose another output name")
+            raise ConfigError("output", f"output {p}: is the input file; choose another "
+                              "output name")
         if p.suffix.lower() == ".mp4" and size and min(size) < 2:  # known before reading
-            raise UserError(f"output {p}: an MP4 needs frames of at least 2x2 pixels, got "
-                            f"{size[0]}x{size[1]}")
+            raise ConfigError("output", f"output {p}: an MP4 needs frames of at least 2x2 "
+                              f"pixels, got {size[0]}x{size[1]}")
         check_writable(p, f"output {p}")
     if len(set(map(str, paths))) != len(paths):
-        raise UserError("output: the same path is listed twice")
+        raise ConfigError("output", "output: the same path is listed twice")
     frames_dir = (settings.sequence.frames_dir if isinstance(settings, SequenceSettings)
                   else None)
     if frames_dir:
         where = frames_dir
         if where.exists() and not where.is_dir():
-            raise UserError(f"frames_dir {where}: is a file, expected a directory")
+            raise ConfigError("frames_dir", f"frames_dir {where}: is a file, expected a directory")
         check_writable(where / "frame_000000.png", f"frames_dir {where}")
     return paths
 
@@ -78,17 +84,19 @@ def _frame_size(settings: Settings) -> tuple[int, int] | None:
 
 def check_writable(path: Path, what: str) -> None:
     """Refuse `path` when its directory cannot be created or written to (a read-only place,
-    a file where a directory should be); nothing is left behind by the check."""
+    a file where a directory should be); nothing is left behind by the check. `what` starts
+    with the key the path came from (output, frames_dir), which the error names."""
     existing = path.parent
     try:
         while not existing.exists():
             existing = existing.parent
         if not existing.is_dir():
-            raise UserError(f"{what}: {existing} is not a directory")
+            raise ConfigError(what.split()[0], f"{what}: {existing} is not a directory")
         with tempfile.TemporaryFile(dir=existing):  # no name on Linux (O_TMPFILE)
             pass
     except OSError as exc:
-        raise UserError(f"{what}: cannot write in {existing} ({exc.strerror or exc})") from None
+        raise ConfigError(what.split()[0], f"{what}: cannot write in {existing} "
+                          f"({exc.strerror or exc})") from None
 
 
 def versions() -> dict[str, str]:

@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING
 
 
 def _quiet_import() -> ModuleType:
-    if "tensorflow" in sys.modules or os.environ.get("DREAMREEL_TF_LOGS"):
+    """TensorFlow, its devices probed with fd 2 hidden; also when something imported it
+    before us (`import keras` does, without probing devices: the probe's CUDA chatter would
+    then surface on the first op, in the middle of a render's output)."""
+    if os.environ.get("DREAMREEL_TF_LOGS"):
         import tensorflow
 
         return tensorflow

@@ -33,3 +33,12 @@ def test_a_link_loop_is_not_called_a_missing_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "is a symbolic link to nothing (a link loop" in err
     assert "not found" not in err
+
+
+@pytest.mark.parametrize("output", ["/", "out/dream.txt", "/proc/x.mp4"])
+def test_a_bad_output_names_the_output_key_and_where_it_came_from(tmp_path, capsys, output):
+    code = main(["render", "zoom", f"output={output}", "model.name=efficientnet_lite0",
+                 "model.weights=none", "size=[32,24]", "frames=2", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert f"command line: output={output}: output " in err, err
