@@ -15,14 +15,17 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from pipelines.config.presets import Preset
+from pipelines.config.presets import Preset, read_yaml
 from pipelines.config.settings import ClusterConfig, Settings
 from pipelines.outputs import check_writable
 from pipelines.run_options import RunOptions
 from render.errors import ConfigError, UserError, os_reason
+from render.media.image import IMAGE_EXTENSIONS
 
 BATCH_PIPELINES = ("still", "zoom", "video")
 EXTENSIONS = {"still": ".png", "zoom": ".mp4", "video": ".mp4"}
+OUTPUT_KINDS = {"still": IMAGE_EXTENSIONS, "zoom": (".mp4", ".gif"),
+                "video": (".mp4", ".gif")}
 SOME_FAILED = 3  # the exit code of a batch in which some inputs failed
 
 Run = Callable[[Preset, RunOptions], list[Path]]
@@ -103,11 +106,19 @@ def render_one(preset: Preset, opts: RunOptions, runner: Run
         return [], os_reason(exc)
 
 
+def output_extension(preset: Preset) -> str:
+    """What each output of a batch is: the kind the preset file's own `output` names (the
+    loop preset's out/loop.gif: GIFs), else its pipeline's default."""
+    own = read_yaml(preset.source).get("output")
+    suffix = Path(own).suffix.lower() if isinstance(own, str) else ""
+    return suffix if suffix in OUTPUT_KINDS.get(preset.settings.pipeline, ()) else (
+        EXTENSIONS[preset.settings.pipeline])
+
+
 def batch_jobs(preset: Preset, files: list[Path]) -> list[Preset]:
     """One preset per input file, each writing its own output into the batch's folder
     (checked before any work)."""
-    settings = preset.settings
-    outputs = _names(files, output_folder(preset, len(files)), EXTENSIONS[settings.pipeline])
+    outputs = _names(files, output_folder(preset, len(files)), output_extension(preset))
     return [for_input(preset, f, o) for f, o in zip(files, outputs, strict=True)]
 
 
@@ -121,8 +132,12 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     if files is None:
         return runner(settings.pipeline)(preset, opts)
     jobs = batch_jobs(preset, files)
-    return report(files, [render_one(job, opts, runner(settings.pipeline)) for job in jobs],
-                  opts)
+    results = []
+    for i, job in enumerate(jobs, 1):  # a line before each, so a long batch is never silent
+        opts.notify(f"batch {i} of {len(jobs)}: {job.settings.input} -> "
+                    f"{job.settings.output[0]}")
+        results.append(render_one(job, opts, runner(settings.pipeline)))
+    return report(files, results, opts)
 
 
 def report(files: list[Path], results: list[tuple[list[Path], str | None]],

@@ -275,6 +275,25 @@ def test_a_batch_renders_each_input_and_reports_a_bad_one(tmp_path, capsys, shar
     assert len(failed) == 1 and "c.png" in failed[0]
 
 
+
+def test_a_loop_batch_writes_gifs_and_says_which_input_it_is_on(tmp_path, capsys,
+                                                                shared_engine):
+    """The loop preset's own output is a GIF: a batch of it writes GIFs (it wrote MP4s), and
+    a line before each input says where the batch is."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k in (1, 2):
+        write_image(folder / f"p{k}.png", default_image((64, 48), seed=k))
+    code = main(["render", "loop", f"input={folder}", f"output={tmp_path / 'out'}",
+                 "model.name=efficientnet_lite0", "model.weights=none", "size=[32,24]",
+                 "frames=4", "loop.frames=2", "dream.octaves=1", "dream.steps=1",
+                 "dream.first_frame.octaves=1", "dream.first_frame.steps=1"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()
+                  if not p.name.endswith(".json")) == ["p1.gif", "p2.gif"]
+    assert "batch 1 of 2:" in err and "batch 2 of 2:" in err and "p2.gif" in err, err
+
 def test_a_batch_needs_an_output_folder_and_matching_files(tmp_path, capsys):
     write_image(tmp_path / "a.png", default_image((64, 48), seed=1))
     code = main(["render", "still", f"input={tmp_path}/*.png", "output=x.png", *STILL])
