@@ -115,7 +115,8 @@ def run(preset: Preset[VideoSettings], opts: RunOptions) -> list[Path]:
     with output_lock(outputs):
         store = open_store(outputs, preset, opts, setup.salt)
         audio = setup.mp4_audio(store.directory)
-        record = {"model": built.record(settings.model.weight_schedules), **setup.record(audio),
+        record = {"config": settings.recorded(preset.config),
+                  "model": built.record(settings.model.weight_schedules), **setup.record(audio),
                   "mask": masks and masks.record()}
         # the flow thread stops first (it reads the window), then the window
         with (SharedWindow(clip) as window,

@@ -80,7 +80,8 @@ def run(preset: Preset[ZoomSettings], opts: RunOptions) -> list[Path]:
                                    AffineMotion(first, motion.at, noise.at, settings.seed),
                                    plan, store, settings.seed,
                                    hold_finish() if settings.color_coherence else None)
-        record = {"model": built.record(settings.model.weight_schedules),
+        record = {"config": settings.recorded(preset.config),
+                  "model": built.record(settings.model.weight_schedules),
                   "mask": masks and masks.record(),
                   "audio": soundtrack.mux_record(audio_record, audio)}
         job = SequenceJob(scheduler, store, frames, fps, first.shape[1::-1], record, audio)

@@ -186,3 +186,25 @@ def test_another_input_under_the_same_name_does_not_resume(tmp_path, monkeypatch
     write_image(photo, default_image((64, 48), seed=2))  # same name, same size, new picture
     zoom.run(zoom_preset(tmp_path, f"input={photo}", f"output={out}"), QUIET)
     assert json.loads((tmp_path / "out.mp4.json").read_text())["resumed_frames"] == 0
+
+
+def test_the_sidecar_records_keyframes_where_they_were_used_and_a_gifs_played_rate(
+        tmp_path, shared_engine):
+    """frames=8 moves the preset's zoom keys (0 and 8 of 72 frames) to 0 and 1: the sidecar
+    says so (it showed the file's keys); a 15 fps GIF plays at 100/7 fps (whole
+    centiseconds), which its sidecar records (it said 15.0)."""
+    import json
+
+    from pipelines.cli import main
+
+    gif, mp4 = tmp_path / "z.gif", tmp_path / "z.mp4"
+    code = main(["render", "zoom", f"output=[{gif},{mp4}]", "frames=8", "fps=15",
+                 "model.name=efficientnet_lite0", "model.weights=none", "size=[32,24]",
+                 "dream.octaves=1", "dream.steps=1", "dream.first_frame.octaves=1",
+                 "dream.first_frame.steps=1", "--quiet"])
+    assert code == 0
+    gif_record = json.loads((tmp_path / "z.gif.json").read_text())
+    mp4_record = json.loads((tmp_path / "z.mp4.json").read_text())
+    assert gif_record["config"]["motion"]["zoom"] == "0:(1.015), 1:(1.025)"
+    assert gif_record["config"]["motion"]["angle"] == 0.15  # not moved: as the file wrote it
+    assert gif_record["fps"] == pytest.approx(100 / 7) and mp4_record["fps"] == 15

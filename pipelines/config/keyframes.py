@@ -262,3 +262,17 @@ def _interpolate(schedule: Schedule, rows: np.ndarray, frames: int) -> np.ndarra
     left = right - 1
     w = (x - keys[left]) / (keys[right] - keys[left])
     return (1 - w) * rows[left, t] + w * rows[right, t]
+
+
+def as_config(schedule: Schedule) -> float | str:
+    """`schedule` as a preset writes it: a number (one key at frame 0), else
+    "frame:(value), ..." (values as numbers or expression texts)."""
+    def text(v: float | Expr) -> str:
+        return v.text if isinstance(v, Expr) else f"{v:g}"
+
+    if schedule.frames == (0,) and not isinstance(schedule.values[0], Expr):
+        return float(schedule.values[0])
+    if schedule.frames == (0,):
+        return text(schedule.values[0])
+    return ", ".join(f"{f}:({text(v)})"
+                     for f, v in zip(schedule.frames, schedule.values, strict=True))

@@ -7,6 +7,7 @@ work directory exists.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -199,6 +200,7 @@ class Settings:
     fit: str = "cover"  # an input of another aspect than `size`: cover, contain or stretch
     from_file: frozenset[str] = frozenset()  # keyframed keys the command line did not set
     cluster: ClusterConfig = ClusterConfig()  # issue 18: where it runs (default: here)
+    fitted: frozenset[str] = frozenset()  # keyframed keys fit_keyframes moved or cut
 
     def schedules(self) -> Iterator[tuple[str, Schedule]]:
         """(dotted key, schedule) of every keyframed value."""
@@ -237,10 +239,29 @@ class Settings:
         new = {key: keyframes.rescaled(sched, written_for, frames) if written_for
                else keyframes.truncated(sched, frames) for key, sched in self.schedules()
                if key in self.from_file and written_for != frames}
-        fitted = self.with_schedules(new)
+        mine = dict(self.schedules())
+        moved = {key for key, sched in new.items() if sched != mine[key]}
+        fitted = replace(self.with_schedules(new), fitted=self.fitted | moved)
         for key, sched in fitted.schedules():
             keyframes.check(key, sched, frames)
         return fitted
+
+    def recorded(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The preset's key tree `config` as a sidecar records it: keyframes moved to fit
+        the clip's length (fit_keyframes) where they are, not where the file put them."""
+        out = copy.deepcopy(dict(config))
+        mine = dict(self.schedules())
+        for key in sorted(self.fitted):
+            *parents, last = key.split(".")
+            node = out
+            for part in parents:
+                node = node.setdefault(part, {})
+            value = keyframes.as_config(mine[key])
+            if isinstance(node.get(last), dict):  # a layer given as {weight: ..., channels: ...}
+                node[last] = {**node[last], "weight": value}
+            else:
+                node[last] = value
+        return out
 
 
 def _part(schedules: Mapping[str, Schedule], prefix: str) -> dict[str, Any]:

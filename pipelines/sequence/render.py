@@ -25,6 +25,7 @@ from pipelines.sequence.gif_fit import fit_gif
 from pipelines.sequence.scheduler import Scheduler
 from render import device
 from render.encoding.encoder import AudioTrack, FrameEncoder, output_kind
+from render.encoding.gif_palette import gif_timing
 from render.errors import UserError
 
 
@@ -228,7 +229,7 @@ def _render_sequence(preset: Preset[SequenceSettings], opts: RunOptions, outputs
     if cfg.frames_dir:
         shutil.copytree(seq.store.directory, cfg.frames_dir, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("*.json", ".*"))
-    full = {**seq.record, **preset.record(), "frames": loop.output_count(rendered, mode, fade),
+    full = {**preset.record(), **seq.record, "frames": loop.output_count(rendered, mode, fade),
             "rendered_frames": rendered, "fps": fps, "size": [w, h], "resumed_frames": resumed,
             "device": device.describe(),
             "loop": {"mode": mode, "fade_frames": fade if mode == "crossfade" else 0,
@@ -236,7 +237,10 @@ def _render_sequence(preset: Preset[SequenceSettings], opts: RunOptions, outputs
             "timings": {"total_seconds": round(time.perf_counter() - start, 3),
                         "dream_seconds": round(dreaming, 3), "frame_seconds": timings}}
     for path in outputs:
-        extra = {"gif_fit": shrunk[str(path)]} if str(path) in shrunk else {}
+        extra: dict[str, Any] = {"gif_fit": shrunk[str(path)]} if str(path) in shrunk else {}
+        if output_kind(path) == "gif":  # the rate it plays at: whole centiseconds per frame
+            extra["fps"] = gif_timing(shrunk[str(path)]["fps"] if str(path) in shrunk
+                                      else fps)[1]
         write_sidecar(path, {**full, **extra, "output": str(path)})
     seq.store.remove()
     return outputs
