@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pipelines import dreaming
 from pipelines.config.presets import Preset
 from pipelines.outputs import resolve_outputs, write_sidecar
 from pipelines.run_options import RunOptions
@@ -22,6 +21,8 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     masks = read_masks(settings.dream)
     image = still_input(settings, opts.notify)
     masks = fit_masks(masks, image.shape[1::-1], settings.fit, opts.notify)
+    from pipelines import dreaming  # TensorFlow: only once the input and size are accepted
+
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     start = time.perf_counter()
     dreamed = built.engine.dream(image, dreaming.image_settings(settings.dream),

@@ -42,3 +42,27 @@ def test_a_bad_output_names_the_output_key_and_where_it_came_from(tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1, err
     assert f"command line: output={output}: output " in err, err
+
+
+@pytest.mark.parametrize("preset", ["still", "zoom"])
+def test_a_size_too_large_for_memory_is_refused_before_tensorflow_loads(tmp_path, preset):
+    """The still's refusal came after TensorFlow loaded (5-7 s; the zoom's took 0.3 s); both
+    now name the key and where its value came from."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    ext = "png" if preset == "still" else "mp4"
+    code = ("import sys; from render import memory; "
+            "memory.available_memory = lambda: 8 << 30; from pipelines.cli import main; "
+            f"c = main(['render', '{preset}', 'size=[16000,16000]', "
+            f"'output={tmp_path / ('o.' + ext)}', '--quiet']); "
+            "print('tensorflow' in sys.modules); sys.exit(c)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                          text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 2, done.stderr
+    assert done.stdout.strip() == "False"  # refused before TensorFlow was imported
+    assert done.stderr.startswith("dreamreel: error: command line: size=[16000,16000]: "
+                                  "size 16000x16000 needs about"), done.stderr

@@ -58,6 +58,17 @@ def check_frame_size(size: tuple[int, int], what: str) -> None:
                         f"{MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} pixels, got {size[0]}x{size[1]}")
 
 
+def _fits(size: tuple[int, int], what: str, key: str, advice: str = "use a smaller size"
+          ) -> None:
+    """check_memory, its refusal naming `key` (so it says where the value came from)."""
+    try:
+        check_memory(size, what, advice=advice)
+    except ConfigError:
+        raise
+    except UserError as exc:
+        raise ConfigError(key, str(exc)) from None
+
+
 def still_input(settings: Settings, notify: Notify = stderr_notify,
                 even: bool = False) -> np.ndarray:
     """uint8 RGB (H, W, 3): `input` (or the generated image) made `size` as `fit` says (a
@@ -71,12 +82,12 @@ def still_input(settings: Settings, notify: Notify = stderr_notify,
     if source and size and budget and own:
         size = budget_size(own, size)
     if size:
-        check_memory(size, "size")
+        _fits(size, "size", "size")
         if sequence:
             check_frame_size(size, "size")
     if source:
         if not size and own:
-            check_memory(own, f"input {source}:", advice="set a smaller size=[width,height]")
+            _fits(own, f"input {source}:", "input", advice="set a smaller size=[width,height]")
         image = input_read(read_image, source)
         own = image.shape[1::-1]
         if settings.size and budget:
@@ -90,7 +101,7 @@ def still_input(settings: Settings, notify: Notify = stderr_notify,
                 notify(message)
             image = fitted(image, size, settings.fit)
         else:
-            check_memory(own, f"input {source}:", advice="set a smaller size=[width,height]")
+            _fits(own, f"input {source}:", "input", advice="set a smaller size=[width,height]")
             if sequence:
                 check_frame_size(own, f"input {source}")
     else:
@@ -168,7 +179,7 @@ def video_input(settings: VideoSettings, notify: Notify = stderr_notify, even: b
     if not settings.input:
         size = settings.size or video.max_size or DEFAULT_SIZE
         size = even_size(size, notify) if even else size
-        check_memory(size, size_key)
+        _fits(size, size_key, size_key)
         check_frame_size(size, size_key)
         count = limit or GENERATED_FRAMES
         fps = seq.fps or GENERATED_FPS
@@ -192,8 +203,8 @@ def video_input(settings: VideoSettings, notify: Notify = stderr_notify, even: b
     else:
         size = read = decode.fit_size(info.size, video.max_size or info.size)
     final = even_size(size, notify) if even else size
-    check_memory(read, "size" if settings.size else f"{info.path}: frame size",
-                 advice="set a smaller size or max_size")
+    _fits(read, "size" if settings.size else f"{info.path}: frame size", size_key,
+          advice="set a smaller size or max_size")
     check_frame_size(final, size_key)
     count = decode.count_frames(info, fps, start, end)
     if limit:
