@@ -14,7 +14,7 @@ from pipelines import dreaming
 from pipelines.audio import soundtrack
 from pipelines.audio.soundtrack import Track
 from pipelines.config.presets import Preset
-from pipelines.config.settings import VideoConfig, VideoSettings
+from pipelines.config.settings import VideoConfig, VideoSettings, rounding_notice
 from pipelines.run_options import RunOptions
 from pipelines.sequence import loop
 from pipelines.sequence.frame_plan import make_plan
@@ -82,6 +82,9 @@ def prepare(preset: Preset[VideoSettings], opts: RunOptions) -> VideoSetup:
     loop.rendered_count(clip.count, seq.loop.mode, seq.loop.frames, extend=False)
     values, audio_record = soundtrack.variables(settings, track, clip.fps, clip.count)
     settings = settings.resolved(clip.count, values)
+    rounded = rounding_notice(settings.dream, clip.count)
+    if rounded:
+        opts.notify(rounded)
     soundtrack.gif_only_notice(track, outputs, opts.notify)
     salt = f"-{clip.record.get('bytes')}-{clip.record.get('mtime_ns')}" + (
         track.salt if track and settings.audio.track else "")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pipelines.audio import soundtrack
 from pipelines.config.presets import Preset
-from pipelines.config.settings import ZoomSettings
+from pipelines.config.settings import ZoomSettings, rounding_notice
 from pipelines.outputs import resolve_outputs
 from pipelines.run_options import RunOptions
 from pipelines.sequence import loop
@@ -48,6 +48,9 @@ def run(preset: Preset[ZoomSettings], opts: RunOptions) -> list[Path]:
     # expressions computed and checked at every frame before any work
     values, audio_record = soundtrack.variables(settings, track, fps, rendered)
     settings = settings.resolved(rendered, values)
+    rounded = rounding_notice(settings.dream, rendered)
+    if rounded:
+        opts.notify(rounded)
     motion = settings.motion  # resolved: its expressions computed at every frame
     assert motion is not None
     soundtrack.gif_only_notice(track, outputs, opts.notify)

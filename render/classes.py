@@ -15,6 +15,10 @@ from collections.abc import Iterable
 from render.errors import UserError
 from render.imagenet_classes import IMAGENET_CLASSES
 
+# what each of the labels that name two classes means (WordNet's glosses, shortened)
+SENSES = {134: "the bird", 517: "the machine", 264: "the Welsh corgi", 474: "the sweater",
+          638: "tights", 639: "the swimsuit"}
+
 
 def _key(name: str) -> str:
     return re.sub(r"[\s_\-]+", " ", name.strip().lower())
@@ -43,8 +47,9 @@ def class_index(value: str | int, key: str = "dream.classes") -> int:
                 "numbers 0..999")
         raise UserError(f"{key}: unknown ImageNet class {value!r}{hint}")
     if len(found) > 1:
-        raise UserError(f"{key}: {value!r} names {len(found)} ImageNet classes "
-                        f"({', '.join(map(str, found))}); give the number instead")
+        which = ", ".join(f"{i} {SENSES[i]}" if i in SENSES else str(i) for i in found)
+        raise UserError(f"{key}: {value!r} names {len(found)} ImageNet classes ({which}); "
+                        "give the number instead")
     return found[0]
 
 

@@ -75,12 +75,14 @@ def check_value(key: str, value: Any, f: Field) -> Any:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if not _is_int(value):
-            raise ConfigError(key, f"{key}: expected {describe(f)}, got {show(value)}")
+            raise ConfigError(key, f"{key}: expected {describe(f)}, got {show(value)}"
+                                   f"{_expression_hint(value)}")
         _check_range(key, value, f)
         return value
     if kind == "float":
         if not _is_number(value):
-            raise ConfigError(key, f"{key}: expected {describe(f)}, got {show(value)}")
+            raise ConfigError(key, f"{key}: expected {describe(f)}, got {show(value)}"
+                                   f"{_expression_hint(value)}")
         try:
             number = float(value)
         except OverflowError:
@@ -146,3 +148,12 @@ def check_declared(obj: Any, prefix: str) -> None:
     """Check every declared field of dataclass instance `obj` (keys named `prefix` + name)."""
     for name, spec in fields_of(type(obj)).items():
         check_value(prefix + name, getattr(obj, name), spec)
+
+
+def _expression_hint(value: object) -> str:
+    """For a text that looks like an expression where a plain number is wanted (a still, or
+    a key that is not keyframed): where expressions do work."""
+    if isinstance(value, str) and any(c.isalpha() or c in "*/+()" for c in value):
+        return ("; expressions (like 2+3*t) work only for the keyframed keys of a sequence "
+                "(zoom, video, loop, music; README, Schedules)")
+    return ""

@@ -66,3 +66,38 @@ def test_a_size_too_large_for_memory_is_refused_before_tensorflow_loads(tmp_path
     assert done.stdout.strip() == "False"  # refused before TensorFlow was imported
     assert done.stderr.startswith("dreamreel: error: command line: size=[16000,16000]: "
                                   "size 16000x16000 needs about"), done.stderr
+
+
+def test_an_expression_on_a_still_says_where_expressions_work(tmp_path, capsys):
+    code = main(["render", "still", "dream.steps=2+3*t", f"output={tmp_path / 'o.png'}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "expressions (like 2+3*t) work only for the keyframed keys of a sequence" in err
+
+
+def test_a_name_of_two_classes_says_which_number_is_which(tmp_path, capsys):
+    code = main(["render", "still", "dream.classes=[crane]", "model.name=efficientnet_lite0",
+                 f"output={tmp_path / 'o.png'}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "(134 the bird, 517 the machine); give the number instead" in err, err
+
+
+def test_a_very_long_override_is_not_echoed_whole(tmp_path, capsys):
+    long = "1+" + "+".join(["t"] * 2500)
+    code = main(["render", "zoom", f"motion.zoom={long}", f"output={tmp_path / 'o.mp4'}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert len(err) < 300 and "command line: motion.zoom=1+t+t" in err, err
+    assert "expression longer than 1000 characters" in err
+
+
+def test_fractional_steps_from_an_expression_are_said_to_be_rounded(tmp_path, capsys,
+                                                                    shared_engine):
+    code = main(["render", "zoom", "dream.steps=1+0.3*t", "frames=4", "size=[32,24]",
+                 "model.name=efficientnet_lite0", "model.weights=none", "dream.octaves=1",
+                 "dream.first_frame.octaves=1", "dream.first_frame.steps=1",
+                 f"output={tmp_path / 'o.mp4'}"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert ("dream.steps: 1.3 at frame 1 (and other fractions) is rounded to a whole number "
+            "of steps (1) per frame") in err, err

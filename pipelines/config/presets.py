@@ -214,10 +214,15 @@ def setter(key: str, overrides: Sequence[str]) -> str | None:
     return None
 
 
+ECHO_LIMIT = 100  # characters of a command-line override an error echoes
+
+
 def origin(key: str | None, overrides: Sequence[str], path: Path) -> str:
     """Where the value of dotted `key` came from: the last override that set it (or a key
     inside or above it), else the preset file."""
     text = setter(key, overrides) if key is not None else None
+    if text is not None and len(text) > ECHO_LIMIT:  # a 5000-character expression, echoed
+        text = text[:ECHO_LIMIT - 3] + "..."
     return f"command line: {text}" if text is not None else str(path)
 
 

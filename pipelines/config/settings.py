@@ -264,6 +264,25 @@ class Settings:
         return out
 
 
+
+WHOLE_KEYS = ("steps", "octaves")  # dream keys an engine takes as whole numbers
+
+
+def rounding_notice(dream: DreamConfig, frames: int) -> str | None:
+    """A line saying that a keyframed or expression dream.steps / dream.octaves takes values
+    between whole numbers, which each frame rounds to the nearest (None when none does)."""
+    for name in WHOLE_KEYS:
+        sched: Schedule = getattr(dream, name)
+        first = sched.values[0]
+        if len(sched.frames) == 1 and isinstance(first, (int, float)) and first == round(first):
+            continue  # one whole number: nothing to round
+        for t in range(frames):
+            value = sched.at(t)
+            if not float(value).is_integer():
+                return (f"dream.{name}: {value:.3g} at frame {t} (and other fractions) is "
+                        f"rounded to a whole number of {name} ({round(value)}) per frame")
+    return None
+
 def _part(schedules: Mapping[str, Schedule], prefix: str) -> dict[str, Any]:
     """The schedules under dotted `prefix`, keyed by the rest of their key."""
     return {k[len(prefix):]: s for k, s in schedules.items() if k.startswith(prefix)}
