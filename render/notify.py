@@ -12,5 +12,10 @@ Notify = Callable[[str], None]  # takes one notice (a line, without the "dreamre
 
 
 def stderr_notify(message: str) -> None:
-    """The default notice sink: `message` as one line on stderr, after "dreamreel: "."""
-    print(f"dreamreel: {message}", file=sys.stderr, flush=True)
+    """The default notice sink: `message` as one line on stderr, after "dreamreel: ". A
+    progress bar on stderr is cleared first and drawn again below the line, so a notice never
+    lands on the end of the bar's line."""
+    from tqdm import tqdm
+
+    with tqdm.external_write_mode(file=sys.stderr):
+        print(f"dreamreel: {message}", file=sys.stderr, flush=True)

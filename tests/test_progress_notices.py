@@ -99,3 +99,22 @@ def test_a_read_only_cache_keeps_the_full_notice(tmp_path, monkeypatch):
     for _ in range(2):
         resolve.resolve_objective(fallen_back("long notice"), None, notify=lines.append)
     assert lines == ["long notice", "long notice"]
+
+
+def test_a_notice_during_a_progress_bar_gets_its_own_line(capsys):
+    """'resuming after 9 finished frames' was printed on the end of the bar's line."""
+    import sys
+
+    from tqdm import tqdm
+
+    from render.notify import stderr_notify
+
+    bar = tqdm(total=10, file=sys.stderr, desc="zoom")
+    bar.update(1)
+    stderr_notify("resuming after 1 finished frames")
+    bar.update(1)
+    bar.close()
+    err = capsys.readouterr().err
+    (line,) = [x for x in err.split("\n") if "resuming after" in x]
+    assert line.split("\r")[-1] == "dreamreel: resuming after 1 finished frames", repr(line)
+    assert "2/10" in err  # the bar goes on below

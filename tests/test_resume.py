@@ -61,9 +61,11 @@ def test_a_damaged_checkpoint_is_rendered_again(tmp_path, monkeypatch, reference
     notices: list[str] = []
     zoom.run(preset, replace(QUIET, reuse_frames=reuse, notify=notices.append))
     said = " | ".join(notices)
-    assert "resuming after 4 finished frames" in said, said
-    assert "frame_000002.png is unusable" in said and "rendering frame 2 and the 1 after it" \
-        in said, said
+    # the damaged frame is said first, then how many frames are resumed (it said "resuming
+    # after 4" and then that frames 2-3 are rendered again)
+    assert notices[0].startswith("checkpoint ") and "frame_000002.png is unusable" in \
+        notices[0] and "rendering frame 2 and the 1 after it" in notices[0], said
+    assert notices[1].startswith("resuming after 2 finished frames"), said
     ref_out, ref_frames = reference
     for t in range(6):
         name = f"frame_{t:06d}.png"

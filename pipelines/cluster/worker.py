@@ -59,6 +59,9 @@ class MemoryStore:
     def finished(self) -> int:
         return 0 if self.first is None else 1
 
+    def checked(self, count: int) -> int:
+        return min(self.finished(), count)
+
     def resume(self, t: int) -> np.ndarray | None:
         return self.first
 

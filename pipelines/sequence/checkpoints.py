@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -114,16 +115,31 @@ class CheckpointStore:
         try:
             with open(p, "rb") as fh:
                 head = fh.read(33)
+                fh.seek(max(fh.seek(0, os.SEEK_END) - 12, 0))
+                tail = fh.read(12)
         except OSError as exc:
             return f"cannot read ({exc.strerror})"
         if len(head) < 33 or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
             return "empty or damaged" if head else "empty"
+        if tail[4:8] != b"IEND":  # every PNG ends with its IEND chunk
+            return "cut short"
         if head[24:26] != b"\x08\x02":  # bit depth 8, colour type 2 (RGB): what we write
             return "not an 8-bit RGB PNG"
         w, h = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
         if self.size is not None and (w, h) != tuple(self.size):
             return f"{w}x{h}, but this render is {self.size[0]}x{self.size[1]}"
         return None
+
+    def checked(self, count: int) -> int:
+        """Finished checkpoints (at most `count`) up to the first `problem` finds; that one
+        and every later one are removed, with a notice (so it comes before 'resuming
+        after')."""
+        finished = min(self.finished(), count)
+        for t in range(finished):
+            if self.problem(t) is not None:
+                self.resume(t)  # says why, and removes it and the later ones
+                return t
+        return finished
 
     def resume(self, t: int) -> np.ndarray | None:
         """Checkpoint t, checked (decodes, 8-bit RGB, the expected size); None when it is

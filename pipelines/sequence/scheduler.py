@@ -60,6 +60,10 @@ class FrameStore(Protocol):
     def finished(self) -> int:
         """Number of consecutive finished frames from frame 0."""
 
+    def checked(self, count: int) -> int:
+        """Finished frames (at most `count`) up to the first that cheap checks find unusable;
+        that one and every later one are dropped, with a notice."""
+
     def resume(self, t: int) -> np.ndarray | None:
         """Finished frame t; None when it is unusable (it and every later one are gone)."""
 
@@ -116,7 +120,7 @@ class Resumed:
         self.last: np.ndarray | None = None
 
     def frames(self) -> Iterator[Frame]:
-        finished = min(self.store.finished(), self.count)
+        finished = self.store.checked(self.count)  # a damaged one is said before resuming
         if finished:
             self.store.notify(f"resuming after {finished} finished frames in "
                               f"{self.store.directory}")
