@@ -176,6 +176,8 @@ def test_a_soundtrack_on_a_pingpong_loop_is_refused(tmp_path, capsys):
     (lambda d: audio_io.write_wav(
         d / "short.wav", np.zeros((4410, 1), np.float32), 44100), ["audio.start=5"],
      "audio.start: 5 s is past the end"),
+    (lambda d: audio_io.write_wav(d / "header-only.wav", np.zeros((0, 1), np.float32), 44100),
+     [], "header-only.wav holds no sound"),  # was blamed on audio.start
 ])
 def test_bad_soundtracks_are_one_line_before_any_work(make, args, message, tmp_path, capsys):
     track = make(tmp_path)

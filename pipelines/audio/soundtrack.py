@@ -84,8 +84,14 @@ def open_track(audio: AudioConfig | None) -> Track | None:
                               audio.start, seconds, pcm=pcm), audio)
     try:
         info = audio_io.probe(Path(audio.track))
+        # no length in the header (or 0 s): decode a moment to tell an empty track (a WAV
+        # header without samples) from one whose length is merely unknown
+        empty = not info.duration and not len(audio_io.decode(info.path, 8000, 1, 0.0, 1.0))
     except UserError as exc:
         raise ConfigError("audio.file", f"audio.file: {exc}") from None
+    if empty:
+        raise ConfigError("audio.file", f"audio.file: {info.path} holds no sound (an audio "
+                          "stream without samples)")
     left = None if info.duration is None else max(info.duration - audio.start, 0.0)
     return _checked(Track(str(info.path), audio.start, left, info.path, info.codec), audio)
 
