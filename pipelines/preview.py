@@ -98,34 +98,72 @@ def _write(video_path: Path, plot_path: Path, settings: Settings,
 
 def plot(settings: Settings, values: Mapping[str, Any], count: int, fps: float,
          title: str) -> bytes:
-    """PNG bytes: one panel per scheduled key and per audio feature, over the frames (beats
-    marked on every panel when the beat is tracked)."""
+    """PNG bytes of `figure`."""
+    buffer = io.BytesIO()
+    figure(settings, values, count, fps, title).savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+DETAIL_SECONDS = 10.0  # a long render's plot also shows its first seconds in full detail
+FRAMES_PER_PIXEL = 1.0  # beyond this a panel draws each value's range per column of pixels
+
+
+def figure(settings: Settings, values: Mapping[str, Any], count: int, fps: float,
+           title: str) -> Any:
+    """A matplotlib Figure: one panel per scheduled key and per audio feature, over the
+    frames (beats marked on every panel when the beat is tracked). A render longer than the
+    panel has pixels (a whole song: thousands of frames, a beat every few pixels, which drew
+    a solid block) gets each series as its range per pixel column over the whole length,
+    with times in m:ss and no beat lines, beside the first DETAIL_SECONDS in full detail."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
-    t = np.arange(count)
     series = [(key, np.array([sched.at(i) for i in range(count)]))
               for key, sched in settings.schedules()]
     series += [(f"audio: {name}", np.broadcast_to(np.asarray(v, np.float64), (count,)))
                for name, v in values.items()
                if name not in PLAIN_VARIABLES and name != "bpm" and (
                    name in FEATURES or name.startswith("band_"))]
-    figure = Figure(figsize=(9, 1.3 * len(series) + 0.8), dpi=90, layout="constrained")
-    axes = figure.subplots(len(series), 1, sharex=True, squeeze=False)[:, 0]
+    width_px, dpi = 810, 90
+    long = count / (width_px * 0.8) > FRAMES_PER_PIXEL
+    detail = min(count, max(2, round(DETAIL_SECONDS * fps))) if long else count
+    fig = Figure(figsize=(width_px / dpi * (1.5 if long else 1), 1.3 * len(series) + 0.8),
+                 dpi=dpi, layout="constrained")
+    grid = fig.subplots(len(series), 2 if long else 1, squeeze=False, sharex="col",
+                        width_ratios=[2, 1] if long else None)
     beats = np.flatnonzero(np.asarray(values.get("beat", np.zeros(count))) >= 0.999)
-    for ax, (name, y) in zip(axes, series, strict=True):
-        ax.plot(t, y, lw=1.2, color="tab:purple" if name.startswith("audio") else "tab:blue")
-        for b in beats:
+    for row, (name, y) in enumerate(series):
+        colour = "tab:purple" if name.startswith("audio") else "tab:blue"
+        ax = grid[row, -1]  # full detail: the whole render, or its first seconds
+        ax.plot(np.arange(detail), y[:detail], lw=1.2, color=colour)
+        for b in beats[beats < detail]:
             ax.axvline(b, color="0.85", lw=0.6, zorder=0)
-        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
-        ax.tick_params(labelsize=7)
         ax.margins(x=0)
-    axes[-1].set_xlabel(f"frame (at {fps:g} fps)")
+        ax.tick_params(labelsize=7)
+        if long:
+            over = grid[row, 0]
+            bins = np.array_split(y, int(width_px * 0.8 * 2 / 3))
+            centres = np.cumsum([len(b) for b in bins]) - np.array([len(b) for b in bins]) / 2
+            lo, hi = [b.min() for b in bins], [b.max() for b in bins]
+            over.fill_between(centres / fps, lo, hi, color=colour, alpha=0.35, lw=0)
+            over.plot(centres / fps, [b.mean() for b in bins], lw=0.8, color=colour)
+            over.xaxis.set_major_formatter(FuncFormatter(
+                lambda s, _: f"{int(s // 60)}:{int(s % 60):02d}"))
+            over.margins(x=0)
+            over.tick_params(labelsize=7)
+            over.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+        else:
+            ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    if long:
+        grid[-1, 0].set_xlabel(f"time (m:ss) over all {count} frames: each value's range "
+                               "per pixel column, its mean as the line")
+        grid[-1, 1].set_xlabel(f"frame: the first {detail / fps:g} s (at {fps:g} fps)")
+    else:
+        grid[-1, 0].set_xlabel(f"frame (at {fps:g} fps)")
     bpm = values.get("bpm")
-    figure.suptitle(f"{title}: schedules over {count} frames"
-                    + (f", {bpm:.1f} BPM" if isinstance(bpm, float) else ""), fontsize=10)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    fig.suptitle(f"{title}: schedules over {count} frames"
+                 + (f", {bpm:.1f} BPM" if isinstance(bpm, float) else ""), fontsize=10)
+    return fig

@@ -208,3 +208,27 @@ def test_an_excerpts_beats_are_heard_with_the_song_around_it(features, tmp_path,
     assert record["bpm"] == pytest.approx(120, abs=2)
     # before the first beat of the excerpt the curve decays from the beat before it
     assert 0 < values["beat"][0] < 1
+
+
+def test_a_whole_songs_preview_plot_shows_ranges_and_a_detailed_start():
+    """A 4-minute render (5760 frames, a beat every 12) drew its beat lines and curves as a
+    solid block; now each series is drawn as its range per pixel column over the whole
+    length, without beat lines, beside its first 10 s in full detail with the beats."""
+    from pipelines import preview
+    from pipelines.config.expressions import plain_variables
+
+    count, fps = 5760, 24.0
+    values = {"beat": audio_features.beat_curve(tuple(range(3, count, 12)), count, 4.0),
+              "bpm": 120.0}
+    preset = zoom_preset(None, f"frames={count}", "fps=24", "audio=generated",
+                         "motion.zoom=1 + 0.02 * beat")
+    settings = preset.settings.resolved(count, {**plain_variables(count, fps), **values})
+    fig = preview.figure(settings, values, count, fps, "music")
+    over, detail = fig.axes[0], fig.axes[1]  # the first row: overview, then detail
+    assert over.get_xlim()[1] == pytest.approx(count / fps, rel=0.01)  # seconds, all of it
+    assert detail.get_xlim()[1] <= 10 * fps  # frames of the first 10 s
+    assert len(over.lines) == 1 and len(over.collections) == 1  # mean line and range band
+    assert len(detail.lines) == 1 + 20  # the curve and the 20 beats of the first 10 s
+    short = preview.figure(settings, {"beat": values["beat"][:96], "bpm": 120.0}, 96, fps,
+                           "music")
+    assert len(short.axes) == len(fig.axes) // 2  # a short render: one column, as before
