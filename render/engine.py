@@ -153,8 +153,12 @@ class DreamEngine:
                     f"model.layers.{term.layer}.channels: {bad[0]} out of range; "
                     f"{term.layer} has channels 0..{depth - 1}"
                 )
+        def run_octave(*args: tf.Tensor) -> tf.Tensor:  # this engine's own function: TF's
+            return self._run_octave(*args)  # retracing warning counts traces per function,
+            # and every engine traces once (a notebook of five engines was warned about it)
+
         self._octave = tf.function(
-            self._run_octave,
+            run_octave,
             input_signature=[
                 tf.TensorSpec([None, None, 3], tf.float32),  # image, engine space
                 tf.TensorSpec([], tf.int32),  # first step to run

@@ -62,3 +62,8 @@ def test_notebook_runs_and_displays_images(venv_kernel, tmp_path):
     assert all(n >= 1 for n in shown), shown
     gifs = [o for c in code for o in c.get("outputs", []) if "image/gif" in o.get("data", {})]
     assert gifs, "the zoom is not shown"
+    # no warnings in the reader's way (a TqdmWarning from skimage's loader and TensorFlow's
+    # retracing warning, counted across the notebook's five engines, were printed)
+    said = [o.get("text", "") for c in code for o in c.get("outputs", [])
+            if o.get("output_type") == "stream"]
+    assert not [s for s in said if "Warning" in s or "WARNING" in s], said
