@@ -57,12 +57,14 @@ def load(model: str) -> LoadedModel:
 
 
 def make_engine(loaded: LoadedModel, smoothing: str = "none", layers: Any = None,
-                fast_input_gradients: bool | None = None) -> DreamEngine:
+                fast_input_gradients: bool | None = None,
+                fold_batch_norm: bool = True) -> DreamEngine:
     """An engine on `loaded` with the model's default layers (or `layers`)."""
     spec = loaded.spec
     objective = from_layer_terms(parse_layers(spec, layers))
     return DreamEngine(loaded.network, spec.preprocess, objective, smoothing,
-                       spec.min_size, fast_input_gradients=fast_input_gradients)
+                       spec.min_size, fast_input_gradients=fast_input_gradients,
+                       fold_batch_norm=fold_batch_norm)
 
 
 def median_seconds(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> tuple[float, list]:

@@ -1,8 +1,8 @@
 """Speed levers for the dream engine, each measured against a baseline in the same run:
-fast input gradients (our Conv2D stand-in), XLA, thread counts, oneDNN, tile size and mixed
-precision.
+fast input gradients (our Conv2D stand-in), XLA, thread counts, oneDNN, tile size, mixed
+precision and batch norm folded into the convolutions (render.fold).
 
-    .venv/bin/python bench/levers.py [--levers fast xla threads onednn tile precision]
+    .venv/bin/python bench/levers.py [--levers fast xla threads onednn tile precision fold]
         [--json PATH]
 
 Thread counts and TF_ENABLE_ONEDNN_OPTS only take effect in a fresh process, so those levers
@@ -27,7 +27,7 @@ if str(HERE) not in sys.path:  # run as a script or imported as bench.levers
 
 from process_levers import onednn_lever, threads_lever  # noqa: E402
 
-LEVERS = ("fast", "xla", "threads", "onednn", "tile", "precision")
+LEVERS = ("fast", "xla", "threads", "onednn", "tile", "precision", "fold")
 
 
 def _interleaved(variants: dict[str, Callable[[], Any]], rounds: int, per_round: int = 1
@@ -205,13 +205,44 @@ def precision_lever(model: str = "inception_v3", size: int = 512, rounds: int = 
             "relative_to_float32": {k: v["median_s"] / base for k, v in res.items()}}
 
 
-RUNNERS: dict[str, Callable[[], dict[str, Any]]] = {
+def fold_lever(models: Sequence[str] = ("efficientnet_lite0", "inception_v3"), size: int = 512,
+               steps: int = 4, rounds: int = 4) -> list[dict[str, Any]]:
+    """Engine ms/step with batch norm folded into the convs vs left as it is, per model
+    (Lite0 with its real weights; InceptionV3 is Keras' architecture, random weights), and
+    the largest difference of the dreamed layers' activations (relative to their range)."""
+    import efficiency as ef
+
+    from render.engine import DreamSettings
+    from render.media.image import default_image
+    from render.tf_runtime import tf
+
+    out = []
+    image = default_image((size, size))
+    settings = DreamSettings(octaves=1, steps=steps, tile=max(512, size))
+    for model in models:
+        loaded = ef.load(model)
+        plain = ef.make_engine(loaded, fold_batch_norm=False)
+        fold = ef.make_engine(loaded)
+        res = _interleaved({"bn_kept": lambda p=plain: p.dream(image, settings),
+                            "bn_folded": lambda f=fold: f.dream(image, settings)}, rounds)
+        x = tf.random.stateless_uniform([1, size, size, 3], seed=[1, 2], minval=-1, maxval=1)
+        a, b = plain._activations(x), fold._activations(x)
+        rel = max(float(tf.reduce_max(tf.abs(a[k] - b[k])) / tf.reduce_max(tf.abs(a[k])))
+                  for k in a)
+        base, new = res["bn_kept"]["median_s"], res["bn_folded"]["median_s"]
+        out.append({"lever": "fold_batch_norm", "model": model, "size": size,
+                    "ms_per_step": {k: 1e3 * v["median_s"] / steps for k, v in res.items()},
+                    "speedup": base / new, "gradient_rel_diff": rel})
+    return out
+
+RUNNERS: dict[str, Callable[[], dict[str, Any] | list[dict[str, Any]]]] = {
     "fast": fast_gradients_lever,
     "xla": xla_lever,
     "threads": threads_lever,
     "onednn": onednn_lever,
     "tile": tile_lever,
     "precision": precision_lever,
+    "fold": fold_lever,
 }
 
 
@@ -240,11 +271,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     results = []
     for name in args.levers:
         try:
-            results.append(RUNNERS[name]())
+            got = RUNNERS[name]()
         except Exception as exc:  # one broken lever must not lose the others' numbers
             print(f"lever {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             continue
-        print(markdown(results[-1:]), flush=True)
+        got = got if isinstance(got, list) else [got]
+        results.extend(got)
+        print(markdown(got), flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")

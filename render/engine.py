@@ -21,6 +21,7 @@ import numpy as np
 
 from render.device import gpus, onednn_enabled
 from render.errors import UserError
+from render.fold import folded
 from render.gradients import SMOOTHING, condition
 from render.input_gradients import with_fast_input_gradients
 from render.media.image import resize
@@ -113,12 +114,14 @@ class DreamEngine:
 
     def __init__(self, network: tf.keras.Model, preprocess: Callable[[tf.Tensor], tf.Tensor],
                  objective: Objective, smoothing: str, min_size: int,
-                 fast_input_gradients: bool | None = None, precision: str = "float32") -> None:
+                 fast_input_gradients: bool | None = None, precision: str = "float32",
+                 fold_batch_norm: bool = True) -> None:
         """`fast_input_gradients` (see `with_fast_input_gradients`) defaults to on where it
         was measured to help: on the CPU with TensorFlow's oneDNN ops off (oneDNN's forward
         convs are the slower ones). False keeps TensorFlow's own conv gradient ops.
         `precision` (render.options.PRECISIONS; "auto" is resolved here) is the network's
-        number format; the image and the update stay float32 (render.precision)."""
+        number format; the image and the update stay float32 (render.precision).
+        `fold_batch_norm` (render.fold) is on unless a benchmark compares without it."""
         if smoothing not in SMOOTHING:
             raise ValueError(f"smoothing must be one of {SMOOTHING}, got {smoothing!r}")
         import keras
@@ -133,6 +136,10 @@ class DreamEngine:
             raise UserError(f"dream.classes: {network.name} has no ImageNet logits here")
         self.precision_choice = choose(precision, network)
         self.precision = self.precision_choice.precision
+        # batch norm folded into the convs (render.fold), then the precision's clone: each
+        # built once per network and process
+        if fold_batch_norm:
+            network = folded(network, keep=self._layer_names)
         network = network_at(network, self.precision)
         outputs = [network.get_layer(name).output for name in self._layer_names]
         self._features = keras.Model(network.inputs, outputs)

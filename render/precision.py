@@ -13,8 +13,10 @@ with fp16 tensor cores only (7.x); float32 everywhere else.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from render.device import cpu_info, gpu_capabilities, onednn_enabled
 from render.options import PRECISIONS
@@ -83,11 +85,23 @@ def choose(requested: str = "auto", network: tf.keras.Model | None = None) -> Ch
     return Choice(precision, "auto", reason)
 
 
+_CLONES: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
 def network_at(network: tf.keras.Model, precision: str) -> tf.keras.Model:
     """`network` itself for float32, else a clone whose layers compute in `precision` and
-    hold their weights in it (values copied from `network`, rounded once)."""
+    hold their weights in it (values copied from `network`, rounded once). The clone is made
+    once per network, precision and process (it took 3-5 s for InceptionV3, paid again by
+    every engine build: tests, batch inputs, cluster workers)."""
     if precision == "float32":
         return network
+    kept = _CLONES.setdefault(network, {})
+    if precision not in kept:
+        kept[precision] = _clone_at(network, precision)
+    return kept[precision]
+
+
+def _clone_at(network: tf.keras.Model, precision: str) -> tf.keras.Model:
     import keras
 
     def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
