@@ -56,8 +56,8 @@ def class_index(value: str | int, key: str = "dream.classes") -> int:
 def class_indices(values: str | int | Iterable[str | int], key: str = "dream.classes"
                   ) -> tuple[int, ...]:
     """Indices of one or several classes, in order, duplicates dropped; at least one."""
-    if isinstance(values, (str, int)):
-        values = [values]
+    if isinstance(values, (str, int, float)):  # one value: a float is refused by class_index
+        values = [values]  # type: ignore[list-item]
     out: list[int] = []
     for value in values:
         index = class_index(value, key)

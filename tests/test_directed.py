@@ -49,10 +49,12 @@ def test_class_names_resolve_case_insensitively_with_did_you_mean():
     assert class_indices(["GOLDFISH", 207, "207", "goldfish"]) == (1, 207)
     with pytest.raises(UserError, match="did you mean goldfish"):
         class_index("goldfsh")
-    with pytest.raises(UserError, match="134, 517"):  # two classes are called crane
+    with pytest.raises(UserError, match="134 the bird, 517 the machine"):  # two cranes
         class_index("crane")
     with pytest.raises(UserError, match="out of range"):
         class_index(1000)
+    with pytest.raises(UserError, match="got 0.0"):  # dream.classes=0. (found by the fuzz test)
+        class_indices(0.0)
 
 
 # --- the engine with a tiny network --------------------------------------------------------
