@@ -232,7 +232,7 @@ def fold_lever(models: Sequence[str] = ("efficientnet_lite0", "inception_v3"), s
         base, new = res["bn_kept"]["median_s"], res["bn_folded"]["median_s"]
         out.append({"lever": "fold_batch_norm", "model": model, "size": size,
                     "ms_per_step": {k: 1e3 * v["median_s"] / steps for k, v in res.items()},
-                    "speedup": base / new, "gradient_rel_diff": rel})
+                    "speedup": base / new, "activation_rel_diff": rel})
     return out
 
 RUNNERS: dict[str, Callable[[], dict[str, Any] | list[dict[str, Any]]]] = {
@@ -256,7 +256,8 @@ def markdown(results: Sequence[dict[str, Any]]) -> str:
             lines.append(f"| {r['lever']} | {r['model']} @ {r['size']} | {variant} | "
                          f"{value:.0f} | {value / base:.2f} |")
         extra = {k: v for k, v in r.items() if k in (
-            "compile_s", "engine_octave_jit_compile", "gradient_rel_diff", "matmul_gflops")}
+            "compile_s", "engine_octave_jit_compile", "gradient_rel_diff", "activation_rel_diff",
+            "matmul_gflops")}
         if extra:
             lines.append(f"| | | {json.dumps(extra, default=str)[:300]} | | |")
     return "\n".join(lines)

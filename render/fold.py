@@ -28,25 +28,35 @@ _FOLDED: weakref.WeakKeyDictionary[Any, dict[frozenset[str], Any]] = (
 
 
 def foldable_pairs(network: tf.keras.Model, keep: Collection[str] = ()) -> dict[str, str]:
-    """{conv layer name: batch-norm layer name} of the pairs that can be folded (see module)."""
+    """{conv layer name: batch-norm layer name} of the pairs that can be folded (see module).
+    The graph is read from each layer's first call, the one that built `network`: layers
+    reused by other models (the engine's fast-gradient clone reuses them) have later calls."""
     import keras
 
     convs = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
+    readers: dict[int, int] = {}  # id of a tensor of `network` -> how many layers read it
+    for layer in network.layers:
+        if layer._inbound_nodes:
+            for tensor in layer._inbound_nodes[0].input_tensors:
+                readers[id(tensor)] = readers.get(id(tensor), 0) + 1
+    for tensor in network.outputs:
+        readers[id(tensor)] = readers.get(id(tensor), 0) + 1
     pairs = {}
     for layer in network.layers:
-        if not isinstance(layer, keras.layers.BatchNormalization) or layer.name in keep:
-            continue
-        if len(layer._inbound_nodes) != 1 or layer.axis not in (-1, 3, [3], [-1]):
+        if (not isinstance(layer, keras.layers.BatchNormalization) or layer.name in keep
+                or not layer._inbound_nodes or layer.axis not in (-1, 3, [3], [-1])):
             continue
         parents = layer._inbound_nodes[0].parent_nodes
         if len(parents) != 1:
             continue
         conv = parents[0].operation
-        if (not isinstance(conv, convs) or conv.name in keep or len(conv._inbound_nodes) != 1
-                or conv.get_config().get("activation") not in (None, "linear")
-                or len(conv._outbound_nodes) != 1):
+        if (not isinstance(conv, convs) or conv.name in keep
+                or parents[0] is not conv._inbound_nodes[0]
+                or conv.get_config().get("activation") not in (None, "linear")):
             continue
-        pairs[conv.name] = layer.name
+        (out,) = conv._inbound_nodes[0].output_tensors
+        if readers.get(id(out)) == 1:
+            pairs[conv.name] = layer.name
     return pairs
 
 

@@ -93,3 +93,21 @@ def test_the_folded_and_reduced_precision_networks_are_built_once(lite0):
     base = folded(lite0, keep=["block6"])
     assert network_at(base, "bfloat16") is network_at(base, "bfloat16")
     assert network_at(base, "float32") is base
+
+
+def test_an_engine_folds_even_after_another_engine_reused_the_layers():
+    """The fast-gradient clone reuses the network's layers (they get more calls); the pairs
+    are still found from the calls that built the network (first seen as no fold at all)."""
+    import keras
+
+    from render.engine import DreamEngine
+    from render.nets.efficientnet_lite import build_efficientnet_lite0
+    from render.objectives import layer
+
+    net = randomised_bn(build_efficientnet_lite0(include_top=False), seed=7)
+    objective = layer("block6")
+    DreamEngine(net, lambda x: x, objective, "none", 32, fast_input_gradients=True,
+                fold_batch_norm=False)
+    engine = DreamEngine(net, lambda x: x, objective, "none", 32, fast_input_gradients=True)
+    assert not [layer for layer in engine._features.layers
+                if isinstance(layer, keras.layers.BatchNormalization)]
