@@ -160,6 +160,7 @@ class DreamEngine:
                     f"model.layers.{term.layer}.channels: {bad[0]} out of range; "
                     f"{term.layer} has channels 0..{depth - 1}"
                 )
+
         def run_octave(*args: tf.Tensor) -> tf.Tensor:  # this engine's own function: TF's
             return self._run_octave(*args)  # retracing warning counts traces per function,
             # and every engine traces once (a notebook of five engines was warned about it)
