@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config.settings import SequenceSettings, Settings
-from render.errors import ConfigError, UserError
+from render.errors import ConfigError, keyed
 from render.media.image import atomic_write_bytes
 from render.media.image_header import image_file_size
 
@@ -29,12 +29,8 @@ def resolve_outputs(settings: Settings, preset_name: str, default_ext: str,
     source = settings.input
     size = _frame_size(settings)
     for p in paths:
-        try:
+        with keyed("output", "output "):  # the encoder's refusal, named as its key
             check(p)
-        except ConfigError:
-            raise
-        except UserError as exc:  # the encoder's refusal, named as the key it came from
-            raise ConfigError("output", f"output {exc}") from None
         if p.is_dir():
             raise ConfigError("output", f"output {p}: is a directory, expected a file name")
         if source and _same_file(p, source):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -48,3 +50,15 @@ def os_reason(exc: BaseException) -> str:
     assert isinstance(exc, OSError)
     reason = exc.strerror or str(exc) or type(exc).__name__
     return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
+@contextmanager
+def keyed(key: str, prefix: str = "") -> Iterator[None]:
+    """A UserError raised in the block becomes a ConfigError on `key` (its message after
+    `prefix`), so the CLI says where the value came from; a ConfigError passes as it is."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except UserError as exc:
+        raise ConfigError(key, f"{prefix}{exc}") from None

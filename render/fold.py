@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from render.network_copy import rebuilt
 from render.tf_runtime import tf
 
 _FOLDED: weakref.WeakKeyDictionary[Any, dict[frozenset[str], Any]] = (
@@ -95,32 +96,19 @@ def folded(network: tf.keras.Model, keep: Collection[str] = ()) -> tf.keras.Mode
 
 
 def _fold(network: tf.keras.Model, pairs: dict[str, str]) -> tf.keras.Model:
-    import keras
-
     bns = set(pairs.values())
 
-    def clone(layer: Any) -> Any:
-        config = layer.get_config()
+    def edit(layer: Any, config: dict[str, Any]) -> None:
         if layer.name in pairs:
             config["use_bias"] = True
-        for name in config:  # the values are copied in below: skip drawing random ones
-            if name.endswith("_initializer"):
-                config[name] = "zeros"
-        return layer.__class__.from_config(config)
 
     def call(layer: Any, *args: Any, **kwargs: Any) -> Any:
         if layer.name in bns:
             return args[0]  # the conv before it carries its work now
         return layer(*args, **kwargs)
 
-    copy = keras.models.clone_model(network, clone_function=clone, call_function=call)
-    by_name = {layer.name: layer for layer in network.layers}
-    for dst in copy.layers:
-        src = by_name.get(dst.name)
-        if src is None:  # a fresh Input layer: no weights
-            continue
-        if dst.name in pairs:
-            dst.set_weights(list(folded_weights(src, by_name[pairs[dst.name]])))
-        elif src.weights:
-            dst.set_weights([w.numpy() for w in src.weights])
+    copy = rebuilt(network, edit, call, fresh=pairs)
+    for conv, bn in pairs.items():
+        copy.get_layer(conv).set_weights(list(folded_weights(network.get_layer(conv),
+                                                             network.get_layer(bn))))
     return copy

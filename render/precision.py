@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from render.device import cpu_info, gpu_capabilities, onednn_enabled
+from render.network_copy import rebuilt
 from render.options import PRECISIONS
 from render.tf_runtime import tf
 
@@ -102,21 +103,10 @@ def network_at(network: tf.keras.Model, precision: str) -> tf.keras.Model:
 
 
 def _clone_at(network: tf.keras.Model, precision: str) -> tf.keras.Model:
-    import keras
-
-    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
-        config = layer.get_config()
+    def edit(layer: Any, config: dict[str, Any]) -> None:
         config["dtype"] = precision
-        for key in config:  # the values are copied in below: skip drawing random ones (~40%)
-            if key.endswith("_initializer"):
-                config[key] = "zeros"
-        return layer.__class__.from_config(config)
 
-    copy = keras.models.clone_model(network, clone_function=clone)
-    for src, dst in zip(network.layers, copy.layers, strict=True):
-        if src.weights:
-            dst.set_weights([w.numpy() for w in src.weights])
-    return copy
+    return rebuilt(network, edit)
 
 
 def _scale_gradient(x: tf.Tensor, factor: float) -> tf.Tensor:

@@ -27,7 +27,7 @@ from pipelines.source.fit import (
     place,
 )
 from render.encoding.encoder import AudioTrack
-from render.errors import ConfigError, UserError
+from render.errors import ConfigError, UserError, keyed
 from render.masks import Masks, load_masks
 from render.media import video as decode
 from render.media.image import default_image, read_image, resize
@@ -43,12 +43,8 @@ MIN_FRAME_SIDE = 2  # MP4 needs 2x2; OpenCV's reflected-border warp hangs on 1-p
 def input_read(read: Callable[[Path], Any], source: Path) -> Any:
     """`read(source)` of the `input` file; its failure said as the `input` key's (so with where
     the value came from: the command line or the preset file)."""
-    try:
+    with keyed("input", "input "):
         return read(source)
-    except ConfigError:
-        raise
-    except UserError as exc:
-        raise ConfigError("input", f"input {exc}") from None
 
 
 def check_frame_size(size: tuple[int, int], what: str) -> None:
@@ -61,12 +57,8 @@ def check_frame_size(size: tuple[int, int], what: str) -> None:
 def _fits(size: tuple[int, int], what: str, key: str, advice: str = "use a smaller size"
           ) -> None:
     """check_memory, its refusal naming `key` (so it says where the value came from)."""
-    try:
+    with keyed(key):
         check_memory(size, what, advice=advice)
-    except ConfigError:
-        raise
-    except UserError as exc:
-        raise ConfigError(key, str(exc)) from None
 
 
 def still_input(settings: Settings, notify: Notify = stderr_notify,
