@@ -21,7 +21,7 @@ from render.tf_runtime import tf
 # Ranges measured at bench/directed.py's settings (goldfish/mushroom on three skimage photos,
 # Lite0, 448x336, 4 octaves of 30 steps of 0.03; an AMD EPYC, AVX2):
 # the class's probability on a cropped and 1.3x enlarged copy of the dream went from 0.26 to
-# 0.41 on average with these; lucid's milder ranges (0.9-1.1, 5 degrees) changed little,
+# 0.41 on average with these; milder ranges (0.85-1.15, 10 degrees, 4% shift) did not help,
 # since the engine's per-step roll and its octaves already give some of this robustness.
 SCALE = (0.7, 1.3)  # random zoom per step
 DEGREES = 20.0  # random turn per step, either way
