@@ -94,6 +94,13 @@ def _write(video_path: Path, plot_path: Path, settings: Settings,
     atomic_write_bytes(plot_path, plot(settings, values, count, fps, title))
     opts.notify(f"preview: {count} frames of the camera path at {size[0]}x{size[1]}, no "
                 "dreaming; the plot shows every scheduled value")
+    finish = settings.finish
+    if finish.active:  # what the render will deliver, which the draft does not show
+        w, h = finish.size((first.shape[1], first.shape[0]))
+        opts.notify(f"preview: the render dreams {count} frames at {first.shape[1]}x"
+                    f"{first.shape[0]}, {fps:g} fps and delivers {count * finish.interpolate} "
+                    f"at {w}x{h}, {finish.fps(fps):g} fps (finish.interpolate "
+                    f"{finish.interpolate}, finish.upscale {finish.upscale})")
 
 
 def plot(settings: Settings, values: Mapping[str, Any], count: int, fps: float,

@@ -8,6 +8,7 @@ from pathlib import Path
 from pipelines.config.presets import Preset
 from pipelines.outputs import resolve_outputs, write_sidecar
 from pipelines.run_options import RunOptions
+from pipelines.sequence import finishing
 from pipelines.source.fit import fit_masks
 from pipelines.source.inputs import masks as read_masks
 from pipelines.source.inputs import still_input
@@ -21,6 +22,7 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     masks = read_masks(settings.dream)
     image = still_input(settings, opts.notify)
     masks = fit_masks(masks, image.shape[1::-1], settings.fit, opts.notify)
+    finishing.check(settings.finish, image.shape[1::-1], None, "fps")
     from pipelines import dreaming  # TensorFlow: only once the input and size are accepted
 
     built = dreaming.build(settings.model, settings.dream, opts.notify)
@@ -31,6 +33,11 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     record = {**preset.record(), "model": built.record(), "size": list(image.shape[1::-1]),
               "mask": masks and masks.record(),
               "timings": {"dream_seconds": round(seconds, 3)}}
+    if settings.finish.upscale > 1:
+        finisher = finishing.Finisher(settings.finish, opts.notify)
+        (dreamed,) = finisher.stream([dreamed], loop=False)
+        record["finish"] = {**finisher.record(), "dreamed_size": record["size"]}
+        record["size"] = list(dreamed.shape[1::-1])
     for path in outputs:
         write_image(path, dreamed)
         write_sidecar(path, {**record, "output": str(path)})

@@ -16,7 +16,7 @@ from pipelines.audio.soundtrack import Track
 from pipelines.config.presets import Preset
 from pipelines.config.settings import VideoConfig, VideoSettings, rounding_notice
 from pipelines.run_options import RunOptions
-from pipelines.sequence import loop
+from pipelines.sequence import finishing, loop
 from pipelines.sequence.frame_plan import make_plan
 from pipelines.sequence.lock import output_lock
 from pipelines.sequence.render import SequenceJob, open_store, render_sequence, sequence_outputs
@@ -79,6 +79,8 @@ def prepare(preset: Preset[VideoSettings], opts: RunOptions) -> VideoSetup:
     masks = fit_masks(read_masks(settings.dream, clip.count, clip.fps),  # before any dreaming
                       clip.size, settings.fit, opts.notify)
     settings = settings.fit_keyframes(clip.count)
+    finishing.check(settings.finish, clip.size, clip.fps,
+                    "fps" if seq.fps is not None else f"the frame rate of {settings.input}:")
     loop.rendered_count(clip.count, seq.loop.mode, seq.loop.frames, extend=False)
     values, audio_record = soundtrack.variables(settings, track, clip.fps, clip.count)
     settings = settings.resolved(clip.count, values)

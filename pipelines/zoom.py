@@ -14,7 +14,7 @@ from pipelines.config.presets import Preset
 from pipelines.config.settings import ZoomSettings, rounding_notice
 from pipelines.outputs import resolve_outputs
 from pipelines.run_options import RunOptions
-from pipelines.sequence import loop
+from pipelines.sequence import finishing, loop
 from pipelines.sequence.lock import output_lock
 from pipelines.source.fit import fit_masks
 from pipelines.source.inputs import masks as read_masks
@@ -57,6 +57,7 @@ def run(preset: Preset[ZoomSettings], opts: RunOptions) -> list[Path]:
     first = still_input(settings, opts.notify, even=any(
         output_kind(path) == "mp4" for path in outputs) or opts.preview)
     masks = fit_masks(masks, first.shape[1::-1], settings.fit, opts.notify)
+    finishing.check(settings.finish, first.shape[1::-1], fps, "fps")
     if opts.preview:
         from pipelines import preview
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pipelines.config import keyframes
 from pipelines.config.keyframes import Schedule
-from pipelines.config.keys import AUDIO_FRAMES, DREAM_BOUNDS, ZOOM
+from pipelines.config.keys import AUDIO_FRAMES, DREAM_BOUNDS, SEQUENCE, ZOOM
 from pipelines.config.settings import (
     FEEDBACK_KEYS,
     MOTION_KEYS,
@@ -40,6 +40,7 @@ from pipelines.config.settings import (
 from render.classes import class_indices
 from render.encoding.options import GifOptions, Mp4Options
 from render.errors import ConfigError, UserError
+from render.finish.options import FinishOptions
 from render.models import LOGIT_MODELS, MODELS, Layers, classifier_note, parse_layers
 
 
@@ -216,6 +217,25 @@ def _video(cfg: Mapping[str, Any]) -> VideoConfig:
                        cfg["color"]["coherence"])
 
 
+def _finish(cfg: Mapping[str, Any], fps: float | None) -> FinishOptions:
+    """The finishing options (they check themselves), and the delivered frame rate against
+    the bound of `fps` (a video's source rate is checked once the source is probed)."""
+    finish = FinishOptions(**cfg)
+    check_finished_fps(finish, fps, "fps")
+    return finish
+
+
+def check_finished_fps(finish: FinishOptions, fps: float | None, source: str) -> None:
+    """Refuse a delivered frame rate (`fps` x finish.interpolate) above what the fps key
+    allows; `source`: where `fps` came from, for the message."""
+    high = SEQUENCE["fps"].high
+    if fps is not None and finish.fps(fps) > high:
+        raise ConfigError("finish.interpolate", f"finish.interpolate: {finish.interpolate} x "
+                          f"{source} {fps:g} = {finish.fps(fps):g} fps delivered; at most "
+                          f"{high:g} (so finish.interpolate at most {max(1, int(high // fps))} "
+                          "here)")
+
+
 # --- issue 18: the cluster section (no Ray import here: only whether it is installed)
 CLUSTER_ADDRESS = re.compile(r"^(none|local|auto|ray://[A-Za-z0-9.\-\[\]:]+:\d{1,5}|"
                              r"[A-Za-z0-9.\-\[\]:]+:\d{1,5})$")
@@ -260,6 +280,8 @@ def build(cfg: Mapping[str, Any], user_set: Callable[[str], bool] = lambda key: 
         dream=_dream(cfg, interpolation), fit=cfg["fit"])
     if "cluster" in cfg:  # issue 18
         common["cluster"] = _cluster(cfg["cluster"])
+    if "finish" in cfg:  # issue 26
+        common["finish"] = _finish(cfg["finish"], cfg.get("fps"))
     settings: Settings
     if pipeline == "layers":
         settings = LayersSettings(**common, gallery=GalleryConfig(**cfg["gallery"]))

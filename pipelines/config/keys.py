@@ -12,6 +12,7 @@ from pipelines.config.keyframes import INTERPOLATIONS
 from pipelines.config.schema import Schema
 from render.encoding.options import GifOptions, Mp4Options
 from render.fields import Field, fields_of
+from render.finish.options import FinishOptions
 from render.models import MODELS
 from render.options import PRECISIONS, SMOOTHING
 
@@ -100,6 +101,8 @@ SEQUENCE: dict[str, Any] = {
         "max_mb": Field("float", None, above=0, high=10_000, nullable=True,
                         help="size cap: shrink scale, then fps, then colours to fit"),
     },
+    # issue 26: interpolation and upscaling after the dream (render.finish)
+    "finish": fields_of(FinishOptions),
     "loop": {
         "mode": Field("choice", "none", choices=LOOP_MODES,
                       help="none, crossfade (the end flows into the start) or pingpong"),
@@ -224,6 +227,9 @@ CLUSTER: dict[str, Any] = {
 }
 
 # pipeline name -> its keys beyond COMMON (sections named in both are merged)
-PIPELINE_KEYS: dict[str, Schema] = {"still": {"cluster": CLUSTER}, "layers": LAYERS,
+# a still is upscaled, never interpolated
+STILL_FINISH = {k: f for k, f in fields_of(FinishOptions).items() if k.startswith("upscale")}
+PIPELINE_KEYS: dict[str, Schema] = {"still": {"cluster": CLUSTER, "finish": STILL_FINISH},
+                                    "layers": LAYERS,
                                     "zoom": {**ZOOM, "cluster": CLUSTER},
                                     "video": {**VIDEO, "cluster": CLUSTER}}

@@ -66,9 +66,11 @@ class Preset(Generic[S]):
 
 
 def _framing(config: dict[str, Any]) -> dict[str, Any]:
-    """`config` less what does not change the frames (issue 18): where a render runs, except
-    a cluster's chunking; so a render resumes with other workers, and one without a cluster
-    has the digest it always had."""
+    """`config` less what does not change the dreamed frames: where a render runs, except a
+    cluster's chunking (issue 18), so a render resumes with other workers and one without a
+    cluster has the digest it always had; and the finishing (issue 26): an interrupted render
+    resumes its dreamed frames when only the finishing changed."""
+    config = {k: v for k, v in config.items() if k != "finish"}
     cluster = config.get("cluster")
     if not isinstance(cluster, dict):
         return config

@@ -18,6 +18,7 @@ from pipelines.config.expressions import Values
 from pipelines.config.keyframes import Schedule
 from pipelines.config.keys import DREAM_BOUNDS, GENERATED_AUDIO, ZOOM
 from render.encoding.options import GifOptions, Mp4Options
+from render.finish.options import NO_FINISH, FinishOptions
 from render.models import Layers
 
 MOTION_KEYS = ("zoom", "angle", "translate_x", "translate_y")
@@ -201,6 +202,7 @@ class Settings:
     from_file: frozenset[str] = frozenset()  # keyframed keys the command line did not set
     cluster: ClusterConfig = ClusterConfig()  # issue 18: where it runs (default: here)
     fitted: frozenset[str] = frozenset()  # keyframed keys fit_keyframes moved or cut
+    finish: FinishOptions = NO_FINISH  # issue 26: interpolation and upscaling after the dream
 
     def schedules(self) -> Iterator[tuple[str, Schedule]]:
         """(dotted key, schedule) of every keyframed value."""

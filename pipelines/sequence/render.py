@@ -21,6 +21,7 @@ from pipelines.outputs import resolve_outputs, write_sidecar
 from pipelines.run_options import RunOptions
 from pipelines.sequence import loop
 from pipelines.sequence.checkpoints import CheckpointStore, work_dir_for
+from pipelines.sequence.finishing import Finisher
 from pipelines.sequence.gif_fit import fit_gif
 from pipelines.sequence.scheduler import Scheduler
 from render import device
@@ -168,10 +169,13 @@ def _megabytes(n: int) -> str:
 def _render_sequence(preset: Preset[SequenceSettings], opts: RunOptions, outputs: list[Path],
                      seq: SequenceJob) -> list[Path]:
     cfg = preset.settings.sequence
+    finish = preset.settings.finish
     mode, fade = cfg.loop.mode, cfg.loop.frames
     rendered = loop.rendered_count(seq.count, mode, fade, extend=seq.extend_loop)
     w, h = seq.size
     fps, scheduler = seq.fps, seq.scheduler
+    size, rate = finish.size((w, h)), finish.fps(fps)  # as delivered
+    finisher = Finisher(finish, opts.notify) if finish.active else None
     timings: list[float] = []
     dreaming = 0.0
     resumed = 0
@@ -179,42 +183,63 @@ def _render_sequence(preset: Preset[SequenceSettings], opts: RunOptions, outputs
     seam = SeamMeter()
     streaming = mode == "none"
     notice = users_fps(preset)
+
+    def finished(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        return finisher.stream(frames, loop=not streaming) if finisher else frames
+
     with ExitStack() as stack:
-        encoders = [stack.enter_context(open_encoder(p, (w, h), fps, cfg, opts, seq.audio,
+        encoders = [stack.enter_context(open_encoder(p, size, rate, cfg, opts, seq.audio,
                                                      fps_notice=notice))
                     for p in (outputs if streaming else [])]
-        bar = FrameBar(total=rendered, unit="frame", desc=preset.name, disable=opts.quiet,
+        # streaming, the bar counts frames as delivered (a dreamed frame's k in-betweens)
+        per = finish.interpolate if streaming else 1
+        bar = FrameBar(total=rendered * per, unit="frame", desc=preset.name, disable=opts.quiet,
                        dynamic_ncols=True)
+
+        def deliver(images: list[np.ndarray]) -> None:
+            for image in images:
+                for encoder in encoders:
+                    encoder.write(image)
+                seam.add(image)
+            bar.update(len(images))
+
         # closing: the frame being checkpointed is on disk before an error leaves this block
         with bar, closing(scheduler.frames(rendered)) as frames:
             for frame in frames:
-                for encoder in encoders:
-                    encoder.write(frame.image)
-                if streaming:
-                    seam.add(frame.image)
+                if not streaming:
+                    bar.update(1)
+                elif finisher:  # the previous frame's outputs: frame's own wait for the next
+                    deliver(finisher.push(frame.image))
+                else:
+                    deliver([frame.image])
                 if frame.resumed:
                     resumed += 1
                 else:
                     timings.append(round(frame.seconds, 3))
                     dreaming += frame.dream_seconds
-                bar.update(1)
-                if not frame.resumed:
                     bar.dreamed()
+            if streaming and finisher:
+                deliver(finisher.end(loop=False))
         for encoder in encoders:
             encoder.close()
 
     def loop_frames() -> Iterator[np.ndarray]:
         return loop.compose(seq.store.load, rendered, mode, fade)
 
+    count = loop.output_count(rendered, mode, fade) * finish.interpolate  # as delivered
     if not streaming:
         with ExitStack() as stack:
-            encoders = [stack.enter_context(open_encoder(p, (w, h), fps, cfg, opts, seq.audio,
+            encoders = [stack.enter_context(open_encoder(p, size, rate, cfg, opts, seq.audio,
                                                          fps_notice=notice))
                         for p in outputs]
-            for image in loop_frames():
+            finishing = stack.enter_context(tqdm(
+                total=count, unit="frame", desc=f"{preset.name} finish", dynamic_ncols=True,
+                disable=opts.quiet or finisher is None))
+            for image in finished(loop_frames()):
                 seam.add(image)
                 for encoder in encoders:
                     encoder.write(image)
+                finishing.update(1)
             for encoder in encoders:
                 encoder.close()
     shrunk = {}
@@ -222,25 +247,27 @@ def _render_sequence(preset: Preset[SequenceSettings], opts: RunOptions, outputs
     for path in outputs:
         if output_kind(path) == "gif" and max_mb:
             shrunk[str(path)] = fit_gif(
-                path, max_mb, loop_frames, (w, h), fps,
+                path, max_mb, lambda: finished(loop_frames()), size, rate,
                 lambda p, size, rate, colors: open_encoder(p, size, rate, cfg, opts,
                                                            colors=colors, fps_notice=notice),
                 cfg.gif.colors, opts.notify)
     if cfg.frames_dir:
         shutil.copytree(seq.store.directory, cfg.frames_dir, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("*.json", ".*"))
-    full = {**preset.record(), **seq.record, "frames": loop.output_count(rendered, mode, fade),
-            "rendered_frames": rendered, "fps": fps, "size": [w, h], "resumed_frames": resumed,
-            "device": device.describe(),
+    full = {**preset.record(), **seq.record, "frames": count,
+            "rendered_frames": rendered, "fps": rate, "size": list(size),
+            "resumed_frames": resumed, "device": device.describe(),
             "loop": {"mode": mode, "fade_frames": fade if mode == "crossfade" else 0,
                      **seam.record()},
             "timings": {"total_seconds": round(time.perf_counter() - start, 3),
                         "dream_seconds": round(dreaming, 3), "frame_seconds": timings}}
+    if finisher:
+        full["finish"] = {**finisher.record(), "dreamed_fps": fps, "dreamed_size": [w, h]}
     for path in outputs:
         extra: dict[str, Any] = {"gif_fit": shrunk[str(path)]} if str(path) in shrunk else {}
         if output_kind(path) == "gif":  # the rate it plays at: whole centiseconds per frame
             extra["fps"] = gif_timing(shrunk[str(path)]["fps"] if str(path) in shrunk
-                                      else fps)[1]
+                                      else rate)[1]
         write_sidecar(path, {**full, **extra, "output": str(path)})
     seq.store.remove()
     return outputs

@@ -54,16 +54,21 @@ def reliable_mask(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     (|grad u|^2 + |grad v|^2 > 0.01 |w|^2 + 0.002), or when its match is outside the frame:
     these are the areas a moving object uncovers or a camera move brings in.
     """
-    h, w = backward.shape[:2]
     returned = warp_by_flow(forward, backward)
     sq = lambda f: (f * f).sum(axis=-1)  # noqa: E731
     consistent = sq(backward + returned) <= 0.01 * (sq(backward) + sq(returned)) + 0.5
     du_y, du_x = np.gradient(backward[..., 0])
     dv_y, dv_x = np.gradient(backward[..., 1])
     boundary = du_x**2 + du_y**2 + dv_x**2 + dv_y**2 > 0.01 * sq(backward) + 0.002
-    map_x, map_y = _sample_grid(backward)
-    inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
-    return consistent & ~boundary & inside
+    return consistent & ~boundary & lands_inside(backward)
+
+
+def lands_inside(flow: np.ndarray) -> np.ndarray:
+    """bool (H, W): pixels whose match x + flow(x) lies inside the frame (elsewhere a warp
+    only repeats the edge)."""
+    h, w = flow.shape[:2]
+    map_x, map_y = _sample_grid(flow)
+    return (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
 
 
 def glitch_mask(before: np.ndarray, frame: np.ndarray, after: np.ndarray) -> np.ndarray | None:
