@@ -196,6 +196,29 @@ def hd_saving(frames: int) -> dict[str, Any]:
             "zoom-hd s per output second": round(hd, 2), "speedup": round(direct / hd, 2)}
 
 
+def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    """(target, wanted, measured, met) of issue 26's targets this run measured."""
+    rows: list[tuple[str, str, str, bool | None]] = []
+    real = r.get("interpolation bikes.mp4", {})
+    if "rife" in real:
+        for other, margin in (("ffmpeg minterpolate mci", 2.0), ("dis-flow", 0.5)):
+            gain = real["rife"] - real[other]
+            rows.append((f"bikes.mp4 in-betweens: rife over {other}", f">= {margin} dB",
+                         f"{gain:+.2f} dB", gain >= margin))
+    for name, seconds in r.get("cost", {}).items():
+        if name.endswith("rife"):
+            rows.append(("one 640x360 in-between, rife", "<= 0.3 s", f"{seconds} s",
+                         seconds <= 0.3))
+        if "realesr-animevideov3" in name:
+            rows.append(("x3 upscale of a 640x360 frame, compact", "<= 1 s", f"{seconds} s",
+                         seconds <= 1.0))
+    if "zoom-hd" in r:
+        speed = r["zoom-hd"]["speedup"]
+        rows.append(("zoom-hd vs dreaming 1080p24: an output second", ">= 6x", f"{speed}x",
+                     speed >= 6))
+    return rows
+
+
 def table(rows: dict[str, Any], head: str) -> str:
     lines = [f"| {head} | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in rows.items()]

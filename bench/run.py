@@ -25,6 +25,7 @@ from typing import Any
 from bench import (
     cluster,
     efficiency,
+    finish,
     gif_quality,
     memory,
     models,
@@ -39,7 +40,7 @@ from render.media.image import atomic_write_bytes
 RESULTS = Path(__file__).resolve().parent / "results.json"
 STABILITY_VARIANTS = ["default", "cadence 2", "cadence 4", "none (independent)"]
 PARTS = ("efficiency", "reference", "precision", "pipeline", "models", "memory", "stability",
-         "gif", "cluster")
+         "gif", "cluster", "finish")
 
 
 def _memory() -> dict[str, Any]:
@@ -74,6 +75,7 @@ def measure(parts: tuple[str, ...], work: Path) -> dict[str, Any]:
             work / "stability.json"),
         "gif": lambda: _json_of(gif_quality.main, [], work / "gif_quality.json"),
         "cluster": lambda: _json_of(cluster.main, [], work / "cluster.json"),
+        "finish": lambda: _json_of(finish.main, [], work / "finish.json"),
     }
     printers: dict[str, Callable[[Any], str]] = {
         "efficiency": efficiency.markdown, "reference": reference.markdown,
@@ -143,6 +145,8 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
                      f"{seams['ratio']:.2f}", seams["ratio"] <= 2.0))
         rows.append(("cluster: 2 vs 1 workers (warm, this machine)", "-",
                      f"{r['cluster']['speedup_2_vs_1']:.2f}x", None))
+    if "finish" in r:  # issue 26
+        rows += finish.targets(r["finish"])
     return rows
 
 
