@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="resume from checkpoints even if the preset changed since")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
     render.add_argument("--debug", action="store_true", help="show tracebacks")
+    render.add_argument("--octaves", metavar="DIR",
+                        help="still: write each octave's image to DIR as it finishes "
+                             "(octave_N.png), to watch it dream")
     render.add_argument("--preview", action="store_true",
                         help="zoom/video: only a fast draft of the camera path (no dreaming, "
                         "with the soundtrack) and a plot of every scheduled value")
@@ -84,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _render(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from pipelines.config import presets
     from pipelines.config.settings import SequenceSettings
     from pipelines.registry import runner
@@ -94,11 +99,15 @@ def _render(args: argparse.Namespace) -> int:
     if args.preview and not isinstance(preset.settings, SequenceSettings):
         raise UserError(f"--preview: is for zoom and video presets; {args.preset} is a "
                         f"{preset.settings.pipeline}")
+    if args.octaves and preset.settings.pipeline != "still":
+        raise UserError(f"--octaves: is for still presets; {args.preset} is a "
+                        f"{preset.settings.pipeline}")
     from pipelines.route import route  # batches, and renders on a cluster
 
     run = route(preset, runner)
     opts = RunOptions(force=args.force, reuse_frames=args.reuse_frames, quiet=args.quiet,
-                      preview=args.preview)
+                      preview=args.preview,
+                      octaves=Path(args.octaves).expanduser() if args.octaves else None)
     try:
         outputs = run(preset, opts)
     except ConfigError as exc:  # a value only found bad once the input was read

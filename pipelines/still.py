@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from pipelines.config.presets import Preset
 from pipelines.outputs import resolve_outputs, write_sidecar
@@ -13,6 +16,9 @@ from pipelines.source.fit import fit_masks
 from pipelines.source.inputs import masks as read_masks
 from pipelines.source.inputs import still_input
 from render.media.image import check_image_output, write_image
+
+if TYPE_CHECKING:  # render.engine loads TensorFlow: only once the input is accepted
+    from render.engine import OctaveCallback
 
 
 def run(preset: Preset, opts: RunOptions) -> list[Path]:
@@ -28,7 +34,8 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
     built = dreaming.build(settings.model, settings.dream, opts.notify)
     start = time.perf_counter()
     dreamed = built.engine.dream(image, dreaming.image_settings(settings.dream),
-                                 seed=settings.seed, mask=None if masks is None else masks.at(0))
+                                 seed=settings.seed, mask=None if masks is None else masks.at(0),
+                                 callback=octave_writer(opts.octaves))
     seconds = time.perf_counter() - start
     record = {**preset.record(), "model": built.record(), "size": list(image.shape[1::-1]),
               "mask": masks and masks.record(),
@@ -42,3 +49,16 @@ def run(preset: Preset, opts: RunOptions) -> list[Path]:
         write_image(path, dreamed)
         write_sidecar(path, {**record, "output": str(path)})
     return outputs
+
+
+def octave_writer(folder: Path | None) -> OctaveCallback | None:
+    """An engine callback writing each octave's image to `folder` (octave_N.png, atomically),
+    or None without a folder."""
+    if folder is None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def write(octave: int, image: np.ndarray) -> None:
+        write_image(folder / f"octave_{octave}.png", image)
+
+    return write

@@ -60,3 +60,32 @@ def test_a_bad_render_is_refused_before_it_is_queued(tmp_path):
     with pytest.raises(UserError, match="preview: is for zoom and video presets"):
         queue.submit("still", [], {}, preview=True)
     assert queue.jobs() == []
+
+
+def test_a_still_writes_each_octave_as_it_finishes_for_the_studio_to_show(tmp_path):
+    from pipelines.cli import main
+    from render.media.image import read_image
+
+    out, octaves = tmp_path / "still.png", tmp_path / "octaves"
+    assert main(["render", "still", f"output={out}", "model.name=efficientnet_lite0",
+                 "model.weights=none", "size=[320,240]", "dream.octaves=2", "dream.steps=1",
+                 "--octaves", str(octaves), "--quiet"]) == 0
+    written = sorted(p.name for p in octaves.iterdir())
+    assert written == ["octave_0.png", "octave_1.png"]
+    assert read_image(octaves / "octave_0.png").shape[:2] < read_image(out).shape[:2]
+    assert (read_image(octaves / "octave_1.png") == read_image(out)).all()
+    queue = Queue(tmp_path / "studio", start=False)
+    job = queue.submit("still", [], {})
+    (job.folder / "octaves").mkdir()
+    for n in (0, 1, 10):  # octave 10 is newer than octave 1 (not a name sort)
+        write_image(job.folder / "octaves" / f"octave_{n}.png", default_image((8, 8)))
+    assert queue.latest_frame(job) == job.folder / "octaves" / "octave_10.png"
+
+
+def test_octaves_is_for_stills(tmp_path, capsys):
+    from pipelines.cli import main
+
+    assert main(["render", "zoom", f"output={tmp_path / 'z.mp4'}", "--octaves",
+                 str(tmp_path / "o")]) == 2
+    assert "--octaves: is for still presets; zoom is a zoom" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

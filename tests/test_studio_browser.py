@@ -128,6 +128,7 @@ def test_a_photo_dropped_in_is_dreamed_and_shown_in_the_gallery(page, studio, tm
     assert main(["render", str(job / "preset.yaml"), f"output={tmp_path / 'cli.png'}",
                  "--quiet"]) == 0
     assert (job / "out.png").read_bytes() == (tmp_path / "cli.png").read_bytes()
+    assert list((job / "octaves").glob("octave_*.png"))  # what the page showed while it ran
     uploads = list((studio[1] / "uploads").iterdir())
     assert len(uploads) == 1 and uploads[0].name != "photo.png"  # a name the server chose
 

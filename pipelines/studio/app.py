@@ -75,7 +75,8 @@ def build(queue: Queue) -> Any:
                               elem_id="preview")
         gr.Markdown("## Queue")
         table = gr.Dataframe(headers=HEADERS, value=[], interactive=False, elem_id="queue")
-        live = gr.Image(label="Now dreaming (the last finished frame)", type="filepath",
+        live = gr.Image(label="Now dreaming: a still's last finished octave, a sequence's last "
+                        "frame", type="filepath",
                         interactive=False, elem_id="live")
         with gr.Row():
             picked = gr.Dropdown([], label="Render", elem_id="picked", allow_custom_value=True)

@@ -44,6 +44,7 @@ class Job:
     message: str = ""
     created: float = field(default_factory=time.time)
     preview: bool = False  # --preview: the draft of the camera path and the plot
+    pipeline: str = ""
 
     def results(self) -> list[Path]:
         """What the finished job wrote: its output, or a preview's draft and plot."""
@@ -108,7 +109,8 @@ class Queue:
             f"# written by dreamreel studio for preset {preset}; the same render from the "
             f"command line:\n#   python -m pipelines render {folder / 'preset.yaml'}\n"
             + yaml.safe_dump(config, sort_keys=False))
-        job = Job(job_id, preset, overrides, str(output), preview=preview)
+        job = Job(job_id, preset, overrides, str(output), preview=preview,
+                  pipeline=str(loaded.config["pipeline"]))
         self._save(job)
         self._wake.set()
         return job
@@ -150,7 +152,12 @@ class Queue:
         self._wake.set()
 
     def latest_frame(self, job: Job) -> Path | None:
-        """The newest checkpointed frame of a running sequence (what it dreams now)."""
+        """What a running render shows: a still's last finished octave, a sequence's newest
+        checkpointed frame."""
+        if job.pipeline == "still":
+            octaves = sorted(job.folder.glob("octaves/octave_*.png"),
+                             key=lambda p: int(p.stem.split("_")[1]))
+            return octaves[-1] if octaves else None
         from pipelines.sequence.checkpoints import work_dir_for
 
         frames = sorted(work_dir_for(Path(job.output)).glob("frame_*.png"))
@@ -178,7 +185,8 @@ class Queue:
     def _run(self, job: Job) -> None:
         """Render `job` in its own process, reading its progress bar as it goes."""
         cmd = [sys.executable, "-m", "pipelines", "render", str(job.yaml_path),
-               *(["--preview"] if job.preview else [])]
+               *(["--preview"] if job.preview else []),
+               *(["--octaves", str(job.folder / "octaves")] if job.pipeline == "still" else [])]
         with self._lock:
             job.status, job.message = "running", ""
             self._save(job)
