@@ -7,9 +7,12 @@ dream: a `--preview` never loads it (seconds saved of a preview that takes secon
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipelines.audio import soundtrack
+from pipelines.config.expressions import Values
 from pipelines.config.presets import Preset
 from pipelines.config.settings import ZoomSettings, rounding_notice
 from pipelines.outputs import resolve_outputs
@@ -25,14 +28,26 @@ from render.encoding.encoder import output_kind
 from render.errors import ConfigError
 
 
-def run(preset: Preset[ZoomSettings], opts: RunOptions) -> list[Path]:
-    """Render the zoom sequence to MP4/GIF (see pipelines.sequence.render); with
-    `opts.preview`, only its preview (pipelines.preview)."""
+@dataclass(frozen=True)
+class Timeline:
+    """A zoom's frames in time: its settings with keyframes fitted and every expression
+    computed per frame, the frame counts (`rendered`: with a crossfade loop's extra frames),
+    the values expressions read (t, audio features) and the soundtrack."""
+
+    settings: ZoomSettings
+    frames: int
+    rendered: int
+    values: Values
+    track: soundtrack.Track | None
+    audio_record: dict[str, Any] | None
+
+
+def timeline(preset: Preset[ZoomSettings]) -> Timeline:
+    """The zoom's timeline, every scheduled value checked at every frame (ConfigError)."""
     settings = preset.settings
     seq = settings.sequence
     assert seq.fps is not None  # a zoom's fps is never None (only a video's may be)
     fps = seq.fps
-    outputs = resolve_outputs(settings, preset.name, ".mp4", output_kind)  # sequence_outputs
     mode, fade = seq.loop.mode, seq.loop.frames
     track = soundtrack.open_track(settings.audio)
     frames = seq.frames
@@ -44,10 +59,24 @@ def run(preset: Preset[ZoomSettings], opts: RunOptions) -> list[Path]:
                               f"fps from {track.label}; a zoom needs 1 to 100000")
         settings = settings.fit_keyframes(frames)
     rendered = loop.rendered_count(frames, mode, fade, extend=True)
-    masks = read_masks(settings.dream, rendered, fps)  # before the input and the model
-    # expressions computed and checked at every frame before any work
     values, audio_record = soundtrack.variables(settings, track, fps, rendered)
-    settings = settings.resolved(rendered, values)
+    return Timeline(settings.resolved(rendered, values), frames, rendered, values, track,
+                    audio_record)
+
+
+def run(preset: Preset[ZoomSettings], opts: RunOptions) -> list[Path]:
+    """Render the zoom sequence to MP4/GIF (see pipelines.sequence.render); with
+    `opts.preview`, only its preview (pipelines.preview)."""
+    seq = preset.settings.sequence
+    assert seq.fps is not None
+    fps = seq.fps
+    outputs = resolve_outputs(preset.settings, preset.name, ".mp4", output_kind)
+    mode, fade = seq.loop.mode, seq.loop.frames
+    # expressions computed and checked at every frame before any work
+    line = timeline(preset)
+    settings, frames, rendered = line.settings, line.frames, line.rendered
+    values, track, audio_record = line.values, line.track, line.audio_record
+    masks = read_masks(settings.dream, rendered, fps)  # before the input and the model
     rounded = rounding_notice(settings.dream, rendered)
     if rounded:
         opts.notify(rounded)

@@ -89,3 +89,14 @@ def test_octaves_is_for_stills(tmp_path, capsys):
                  str(tmp_path / "o")]) == 2
     assert "--octaves: is for still presets; zoom is a zoom" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_the_plot_follows_an_edited_schedule_and_refuses_a_bad_one():
+    values = form.values("zoom")
+    plain = form.plot("zoom", values)
+    swayed = form.plot("zoom", {**values, "motion.angle": "2 * sin(t / 6)"})
+    assert plain.startswith(b"\x89PNG") and swayed != plain
+    with pytest.raises(UserError, match="command line: motion.angle="):
+        form.plot("zoom", {**values, "motion.angle": "2 * nope"})
+    with pytest.raises(UserError, match="plot: still is a still"):
+        form.plot("still", form.values("still"))

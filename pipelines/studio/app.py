@@ -11,6 +11,7 @@ only the studio's folder is served."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -68,6 +69,10 @@ def build(queue: Queue) -> Any:
                                       elem_id=f"key-{pipe}-{f.key.replace('.', '-')}")
                     for f in fields[pipe]}
             groups[pipe] = group
+        with gr.Accordion("Schedules per frame (zoom presets: drawn again when a schedule "
+                          "field is left)", open=True):
+            plotted = gr.Image(label="Every scheduled value per frame (the --preview plot)",
+                               type="filepath", interactive=False, elem_id="plot")
         message = gr.Markdown(elem_id="message")
         with gr.Row():
             render = gr.Button("Render", variant="primary", elem_id="render")
@@ -103,14 +108,18 @@ def build(queue: Queue) -> Any:
                         for p in pipelines for key in boxes[p]]
             return updates
 
-        preset.change(choose, preset, [about, *groups.values(), *flat])
+        chosen = preset.change(choose, preset, [about, *groups.values(), *flat])
 
-        def submit(name: str, upload_path: str | None, preview: bool,
-                   *texts: str) -> list[Any]:
+        def edited_of(name: str, texts: tuple[str, ...]) -> dict[str, str]:
+            """The fields of `name`'s pipeline, from the values of every field."""
             pipe = form.pipeline_of(name)
             keys = [key for p in pipelines for key in boxes[p]]
             pipes = [p for p in pipelines for _ in boxes[p]]
-            edited = {k: t for k, t, p in zip(keys, texts, pipes, strict=True) if p == pipe}
+            return {k: t for k, t, p in zip(keys, texts, pipes, strict=True) if p == pipe}
+
+        def submit(name: str, upload_path: str | None, preview: bool,
+                   *texts: str) -> list[Any]:
+            edited = edited_of(name, texts)
             try:
                 files: dict[str, Path] = {}
                 if upload_path:
@@ -124,6 +133,26 @@ def build(queue: Queue) -> Any:
             what = "preview (the camera path and the plot of its schedules)" if preview \
                 else "render"
             return [f"Queued {what} `{job.id}`.", gr.update(choices=[job.id], value=job.id)]
+
+        def draw(name: str, *texts: str) -> list[Any]:
+            pipe = form.pipeline_of(name)
+            if pipe != "zoom":
+                return [gr.update(), gr.update()]
+            try:
+                png = form.plot(name, edited_of(name, texts))
+            except UserError as exc:
+                return [gr.update(), f"**Plot:** `{exc}`"]
+            path = queue.root / "plots" / f"{hashlib.sha256(png).hexdigest()[:16]}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png)
+            return [str(path), ""]
+
+        for pipe in pipelines:
+            for f in fields[pipe]:
+                if f.scheduled:  # drawn again when the field is left or Enter is pressed
+                    box = boxes[pipe][f.key]
+                    gr.on([box.blur, box.submit], draw, [preset, *flat], [plotted, message])
+        chosen.then(draw, [preset, *flat], [plotted, message])  # once its fields are filled
 
         render.click(lambda *a: submit(a[0], a[1], False, *a[2:]), [preset, upload, *flat],
                      [message, picked])

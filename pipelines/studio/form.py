@@ -27,11 +27,14 @@ class FormField:
     key: str
     help: str
     allowed: str
+    scheduled: bool = False  # a keyframe schedule or an expression: the plot follows it
 
 
 def fields(pipeline: str) -> list[FormField]:
     """The form of `pipeline`'s keys, in declaration order (less the server's own)."""
-    return [FormField(row.key, row.field.help, row.allowed) for row in key_rows(pipeline)
+    return [FormField(row.key, row.field.help, row.allowed,
+                      row.field.kind == "schedule" or row.key == "model.layers")
+            for row in key_rows(pipeline)
             if row.key not in SERVER_KEYS and not row.key.startswith("cluster.")
             and row.key != "pipeline"]
 
@@ -86,3 +89,22 @@ def pipeline_of(preset: str) -> str:
 def keys_for(pipelines: Sequence[str]) -> dict[str, list[FormField]]:
     """Each pipeline's form."""
     return {name: fields(name) for name in pipelines}
+
+
+def plot(preset: str, edited: Mapping[str, str]) -> bytes:
+    """PNG of every scheduled value per frame of `preset` as edited (the `--preview` plot), in
+    this process and without TensorFlow; zoom presets only (a video's length comes from its
+    clip: its Preview plots it). UserError: the CLI's one line."""
+    from pipelines import preview, zoom
+    from render.errors import ConfigError
+
+    loaded = presets.load(preset, overrides(preset, edited))
+    if loaded.config["pipeline"] != "zoom":
+        raise UserError(f"plot: {preset} is a {loaded.config['pipeline']}; the plot of a video's "
+                        "schedules comes with its Preview")
+    try:
+        line = zoom.timeline(loaded)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        raise loaded.refuse(exc) from None
+    fps = line.settings.sequence.fps or 24.0
+    return preview.plot(line.settings, line.values, line.rendered, fps, preset)
