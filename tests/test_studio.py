@@ -32,7 +32,8 @@ def test_only_edited_fields_become_overrides_and_paths_are_refused():
 
 def test_uploads_are_checked_and_stored_under_a_name_the_server_chooses(tmp_path):
     photo = write_image(tmp_path / "my photo.PNG", default_image((32, 24)))
-    stored = uploads.store(photo, "my photo.PNG", tmp_path / "uploads")
+    stored, kind = uploads.store(photo, "my photo.PNG", tmp_path / "uploads")
+    assert kind == "image"
     assert stored.parent == tmp_path / "uploads" and stored.suffix == ".png"
     assert "photo" not in stored.name and stored.read_bytes() == photo.read_bytes()
     fake = tmp_path / "fake.jpg"

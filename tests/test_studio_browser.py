@@ -204,3 +204,15 @@ def test_a_schedule_typed_in_is_plotted_and_a_bad_one_is_refused(page, studio):
     page.locator("#key-zoom-motion-angle").locator("textarea, input").first.press("Enter")
     page.locator("#message").get_by_text("motion.angle").wait_for(timeout=30_000)
     assert "Plot:" in page.locator("#message").inner_text()
+
+
+def test_the_layer_gallery_of_the_forms_model_is_shown_beside_its_keys(page, studio):
+    fill(page, "still", TINY)
+    page.get_by_text("What each layer of the model sees").click()
+    page.locator("#layers-render").click()
+    page.locator("#message").get_by_text("layer gallery of efficientnet_lite0").wait_for(
+        timeout=30_000)
+    page.locator("#layers img").wait_for(state="visible", timeout=WAIT)
+    job = max((studio[1] / "jobs").iterdir(), key=lambda p: p.name)
+    overrides = (job / "job.json").read_text()
+    assert "model.name=efficientnet_lite0" in overrides and "dream.steps=1" in overrides

@@ -24,6 +24,7 @@ from render.errors import UserError
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 HEADERS = ["render", "preset", "status", "progress", "eta", "message"]
+TICK = 0.5  # s between looks at the queue (a finished render shows within this)
 FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
 MONO = ["ui-monospace", "Consolas", "monospace"]
 
@@ -69,6 +70,12 @@ def build(queue: Queue) -> Any:
                                       elem_id=f"key-{pipe}-{f.key.replace('.', '-')}")
                     for f in fields[pipe]}
             groups[pipe] = group
+        with gr.Accordion("What each layer of the model sees (for model.layers)", open=False):
+            layers_image = gr.Image(label="The layer gallery of the model in the form (the "
+                                    "layers preset: one tile per layer, shallow to deep)",
+                                    type="filepath", interactive=False, elem_id="layers")
+            layers_render = gr.Button("Render this model's layer gallery with the form's dream "
+                                      "settings", elem_id="layers-render")
         with gr.Accordion("Schedules per frame (zoom presets: drawn again when a schedule "
                           "field is left)", open=True):
             plotted = gr.Image(label="Every scheduled value per frame (the --preview plot)",
@@ -117,6 +124,20 @@ def build(queue: Queue) -> Any:
             pipes = [p for p in pipelines for _ in boxes[p]]
             return {k: t for k, t, p in zip(keys, texts, pipes, strict=True) if p == pipe}
 
+        gallery_keys = ("model.name", "model.weights", "dream.steps", "dream.octaves",
+                        "dream.step_size", "dream.octave_scale")
+
+        def render_layers(name: str, *texts: str) -> list[Any]:
+            edited = edited_of(name, texts)
+            base = form.values("layers")
+            mine = {k: edited[k] for k in gallery_keys if k in edited and k in base}
+            try:
+                job = queue.submit("layers", form.overrides("layers", {**base, **mine}), {})
+            except UserError as exc:
+                return [f"**Not started:** `{exc}`", gr.update()]
+            return [f"Queued the layer gallery of {job.model}: `{job.id}`.",
+                    gr.update(choices=[job.id], value=job.id)]
+
         def submit(name: str, upload_path: str | None, preview: bool,
                    *texts: str) -> list[Any]:
             edited = edited_of(name, texts)
@@ -124,8 +145,7 @@ def build(queue: Queue) -> Any:
                 files: dict[str, Path] = {}
                 if upload_path:
                     path = Path(upload_path)
-                    kind = uploads.check(path, path.name)
-                    stored = uploads.store(path, path.name, queue.root / "uploads")
+                    stored, kind = uploads.store(path, path.name, queue.root / "uploads")
                     files["audio.file" if kind == "audio" else "input"] = stored
                 job = queue.submit(name, form.overrides(name, edited), files, preview)
             except UserError as exc:
@@ -154,6 +174,7 @@ def build(queue: Queue) -> Any:
                     gr.on([box.blur, box.submit], draw, [preset, *flat], [plotted, message])
         chosen.then(draw, [preset, *flat], [plotted, message])  # once its fields are filled
 
+        layers_render.click(render_layers, [preset, *flat], [message, picked])
         render.click(lambda *a: submit(a[0], a[1], False, *a[2:]), [preset, upload, *flat],
                      [message, picked])
         draft.click(lambda *a: submit(a[0], a[1], True, *a[2:]), [preset, upload, *flat],
@@ -163,8 +184,12 @@ def build(queue: Queue) -> Any:
         # that a playing video is not reloaded every second)
         shown = gr.Textbox(visible=False, elem_id="shown")
 
-        def refresh(current: str | None) -> list[Any]:
+        models = [boxes[p]["model.name"] for p in pipelines]
+
+        def refresh(current: str | None, name: str, *model_names: str) -> list[Any]:
             jobs = queue.jobs()
+            model = model_names[pipelines.index(form.pipeline_of(name))].strip()
+            layers = queue.layer_gallery(model)
             rows = [[queue.describe(j)[h] for h in HEADERS] for j in jobs]
             running = next((j for j in jobs if j.status == "running"), None)
             frame = queue.latest_frame(running) if running else None
@@ -174,7 +199,8 @@ def build(queue: Queue) -> Any:
             pick = current if current in ids else (ids[0] if ids else None)
             job = next((j for j in jobs if j.id == pick), None)
             return [rows, str(frame) if frame else None, finished,
-                    gr.update(choices=ids, value=pick), f"{pick}:{job.status if job else ''}"]
+                    gr.update(choices=ids, value=pick), f"{pick}:{job.status if job else ''}",
+                    str(layers) if layers else None]
 
         def show(job_id: str | None) -> list[Any]:
             try:
@@ -191,8 +217,8 @@ def build(queue: Queue) -> Any:
             files = [str(p) for p in (*job.results(), side, job.yaml_path) if p.is_file()]
             return [str(out) if out.suffix == ".mp4" else None, record, files]
 
-        panels = [table, live, gallery, picked, shown]
-        gr.Timer(1.0).tick(refresh, picked, panels)
+        panels = [table, live, gallery, picked, shown, layers_image]
+        gr.Timer(TICK).tick(refresh, [picked, preset, *models], panels)
         shown.change(show, picked, [video, sidecar, downloads])
 
         def act(action: str, job_id: str | None) -> str:
@@ -221,7 +247,7 @@ def build(queue: Queue) -> Any:
             return updates
 
         reopen.click(again, picked, [preset, about, *groups.values(), *flat])
-        page.load(refresh, picked, panels)
+        page.load(refresh, [picked, preset, *models], panels)
     return page
 
 

@@ -45,6 +45,7 @@ class Job:
     created: float = field(default_factory=time.time)
     preview: bool = False  # --preview: the draft of the camera path and the plot
     pipeline: str = ""
+    model: str = ""
 
     def results(self) -> list[Path]:
         """What the finished job wrote: its output, or a preview's draft and plot."""
@@ -110,7 +111,8 @@ class Queue:
             f"command line:\n#   python -m pipelines render {folder / 'preset.yaml'}\n"
             + yaml.safe_dump(config, sort_keys=False))
         job = Job(job_id, preset, overrides, str(output), preview=preview,
-                  pipeline=str(loaded.config["pipeline"]))
+                  pipeline=str(loaded.config["pipeline"]),
+                  model=str(loaded.config["model"]["name"]))
         self._save(job)
         self._wake.set()
         return job
@@ -162,6 +164,11 @@ class Queue:
 
         frames = sorted(work_dir_for(Path(job.output)).glob("frame_*.png"))
         return frames[-1] if frames else None
+
+    def layer_gallery(self, model: str) -> Path | None:
+        """The newest finished layer gallery of `model`."""
+        return next((p for j in self.jobs() if j.pipeline == "layers" and j.model == model
+                     and j.status == "done" for p in j.results()), None)
 
     def _save(self, job: Job) -> None:
         job.folder.mkdir(parents=True, exist_ok=True)

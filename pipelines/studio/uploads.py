@@ -58,10 +58,10 @@ def check(path: Path, name: str) -> str:
     return kind
 
 
-def store(path: Path, name: str, folder: Path) -> Path:
+def store(path: Path, name: str, folder: Path) -> tuple[Path, str]:
     """`path` (an upload named `name` by the browser) checked, then copied into `folder` as
-    <sha256 prefix><extension>; returns the stored path."""
-    check(path, name)
+    <sha256 prefix><extension>; returns the stored path and its kind (image, video, audio)."""
+    kind = check(path, name)
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -72,4 +72,4 @@ def store(path: Path, name: str, folder: Path) -> Path:
         part = stored.with_name(f".{stored.name}.part")
         shutil.copyfile(path, part)
         part.replace(stored)
-    return stored
+    return stored, kind
