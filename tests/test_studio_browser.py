@@ -150,6 +150,8 @@ def test_a_bad_value_shows_the_clis_message_and_nothing_starts(page, studio):
     message = page.locator("#message")
     message.get_by_text("dream.steps: must be >= 1, got -3").wait_for(timeout=30_000)
     assert "Not started" in message.inner_text()
+    page.locator("#key-still-dream-steps").get_by_text("must be >= 1, got -3").wait_for(
+        timeout=10_000)  # beside the field too
     assert set((studio[1] / "jobs").iterdir()) == before
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -138,8 +139,22 @@ def build(queue: Queue) -> Any:
             return [f"Queued the layer gallery of {job.model}: `{job.id}`.",
                     gr.update(choices=[job.id], value=job.id)]
 
+        infos = [f"{f.help} — {f.allowed}" for p in pipelines for f in fields[p]]
+        keyed = [(p, f.key) for p in pipelines for f in fields[p]]
+
+        def beside(name: str, error: str | None) -> list[Any]:
+            """Each field's help, and the refusal beside the field it names (the command
+            line's `command line: KEY=value: ...`)."""
+            pipe = form.pipeline_of(name)
+            found = re.match(r"command line: ([\w.]+)=", error or "")
+            bad = found[1] if found else None
+            return [gr.update(info=f"⚠ {error}" if (p, k) == (pipe, bad) else info)
+                    for (p, k), info in zip(keyed, infos, strict=True)]
+
         def submit(name: str, upload_path: str | None, preview: bool,
                    *texts: str) -> list[Any]:
+            """Queue the render: [the message, the picked render, each field's help] — a
+            refusal is shown under the form and beside the field it names."""
             edited = edited_of(name, texts)
             try:
                 files: dict[str, Path] = {}
@@ -149,10 +164,11 @@ def build(queue: Queue) -> Any:
                     files["audio.file" if kind == "audio" else "input"] = stored
                 job = queue.submit(name, form.overrides(name, edited), files, preview)
             except UserError as exc:
-                return [f"**Not started:** `{exc}`", gr.update()]
+                return [f"**Not started:** `{exc}`", gr.update(), *beside(name, str(exc))]
             what = "preview (the camera path and the plot of its schedules)" if preview \
                 else "render"
-            return [f"Queued {what} `{job.id}`.", gr.update(choices=[job.id], value=job.id)]
+            return [f"Queued {what} `{job.id}`.", gr.update(choices=[job.id], value=job.id),
+                    *beside(name, None)]
 
         def draw(name: str, *texts: str) -> list[Any]:
             pipe = form.pipeline_of(name)
@@ -176,9 +192,9 @@ def build(queue: Queue) -> Any:
 
         layers_render.click(render_layers, [preset, *flat], [message, picked])
         render.click(lambda *a: submit(a[0], a[1], False, *a[2:]), [preset, upload, *flat],
-                     [message, picked])
+                     [message, picked, *flat])
         draft.click(lambda *a: submit(a[0], a[1], True, *a[2:]), [preset, upload, *flat],
-                    [message, picked])
+                    [message, picked, *flat])
 
         # the picked render and its status: when it changes, its panels are shown (once, so
         # that a playing video is not reloaded every second)
