@@ -17,6 +17,7 @@ Not a test: numbers depend on the machine (its CPU model and flags are printed w
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import subprocess
@@ -31,35 +32,25 @@ import imageio_ffmpeg
 import numpy as np
 
 from bench.models import cpu
+from bench.pipeline import QUIET
 from bench.stability import real_clip
+from bench.upscale_quality import psnr_luma
 from pipelines.config import presets
 from pipelines.registry import runner
 from render.media.image import default_image
-
-QUIET_NOTIFY = lambda message: None  # noqa: E731
-
-
-def luma(image: np.ndarray) -> np.ndarray:
-    """BT.601 luma of uint8 RGB, float64."""
-    return image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((luma(a) - luma(b)) ** 2))
-    return 10 * np.log10(255.0**2 / max(mse, 1e-12))
+from render.media.video import probe
+from render.media.video import read_frames as video_frames
 
 
 def read_frames(path: Path, count: int) -> list[np.ndarray]:
-    """The first `count` frames of a video, uint8 RGB."""
-    reader = imageio_ffmpeg.read_frames(str(path))
-    w, h = next(reader)["size"]
-    frames = []
-    for raw in reader:
-        frames.append(np.frombuffer(raw, np.uint8).reshape(h, w, 3).copy())
-        if len(frames) == count:
-            break
-    reader.close()
-    return frames
+    """The first `count` frames of a video at its own size and rate, uint8 RGB."""
+    info = probe(path)
+    return [f.copy() for f in itertools.islice(video_frames(info, info.fps, info.size), count)]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Luma PSNR (dB) of a against b (bench.upscale_quality's measure, nothing shaved)."""
+    return psnr_luma(a, b, 0)
 
 
 def minterpolate(kept: Sequence[np.ndarray], fps: float) -> list[np.ndarray]:
@@ -112,16 +103,10 @@ def dreamed_clip(frames: int) -> tuple[list[np.ndarray], float]:
         out, kept = Path(tmp) / "z.mp4", Path(tmp) / "frames"
         loaded = presets.load("zoom", [f"frames={frames}", "size=[320,180]", f"output={out}",
                                        f"frames_dir={kept}"])
-        runner("zoom")(loaded, _quiet())
+        runner("zoom")(loaded, QUIET)
         from render.media.image import read_image
 
         return [read_image(p) for p in sorted(kept.glob("frame_*.png"))], 24.0
-
-
-def _quiet() -> Any:
-    from pipelines.run_options import RunOptions
-
-    return RunOptions(quiet=True, notify=QUIET_NOTIFY)
 
 
 def median_seconds(run: Callable[[], Any], repeats: int) -> float:
@@ -158,7 +143,7 @@ def zoom_frame_seconds(size: tuple[int, int], frames: int) -> float:
         loaded = presets.load("zoom", [f"frames={frames}", f"size=[{size[0]},{size[1]}]",
                                        f"output={out}", "dream.first_frame.octaves=2",
                                        "dream.first_frame.steps=4"])
-        runner("zoom")(loaded, _quiet())
+        runner("zoom")(loaded, QUIET)
         record = json.loads(out.with_name(out.name + ".json").read_text())
     return round(statistics.median(record["timings"]["frame_seconds"][1:]), 3)
 
@@ -171,7 +156,7 @@ def finish_seconds(preset: str, frames: int) -> float:
     from pipelines.sequence.finishing import Finisher
 
     options = presets.load(preset).settings.finish
-    finisher = Finisher(options, QUIET_NOTIFY)
+    finisher = Finisher(options, QUIET.notify)
     photo = cv2.resize(data.astronaut(), (800, 800), interpolation=cv2.INTER_AREA)
     stream = [np.ascontiguousarray(photo[200:560, 8 * i:8 * i + 640]) for i in range(frames)]
     finisher.push(stream[0])  # nothing comes out yet
