@@ -46,7 +46,8 @@ def build(queue: Queue) -> Any:
 
     names = presets.available()
     first = "still" if "still" in names else names[0]
-    pipelines = sorted({form.pipeline_of(n) for n in names})
+    kind = {n: form.pipeline_of(n) for n in names}  # each preset's pipeline, read once
+    pipelines = sorted(set(kind.values()))
     fields = form.keys_for(pipelines)
     with gr.Blocks(title="dreamreel studio", analytics_enabled=False) as page:
         gr.Markdown("# dreamreel studio\nDeepDream stills, zooms, videos and music videos. "
@@ -63,11 +64,11 @@ def build(queue: Queue) -> Any:
         start = _values(first)
         for pipe in pipelines:
             with gr.Accordion(f"Keys of the {pipe} pipeline", open=False,
-                              visible=pipe == form.pipeline_of(first)) as group:
+                              visible=pipe == kind[first]) as group:
                 boxes[pipe] = {
                     f.key: gr.Textbox(label=f.key, info=f"{f.help} — {f.allowed}",
-                                      value=start.get(f.key, "") if pipe == form.pipeline_of(
-                                          first) else "", max_lines=1,
+                                      value=start.get(f.key, "") if pipe == kind[first]
+                                      else "", max_lines=1,
                                       elem_id=f"key-{pipe}-{f.key.replace('.', '-')}")
                     for f in fields[pipe]}
             groups[pipe] = group
@@ -107,20 +108,21 @@ def build(queue: Queue) -> Any:
 
         flat = [box for pipe in pipelines for box in boxes[pipe].values()]
 
-        def choose(name: str) -> list[Any]:
-            pipe = form.pipeline_of(name)
-            values = _values(name)
+        def filled(name: str, overrides: list[str] | None = None) -> list[Any]:
+            """`name`'s description, its pipeline's keys shown (the others hidden) and
+            filled with its values (with `overrides` applied)."""
+            values = _values(name, overrides)
             updates: list[Any] = [presets.describe(name)]
-            updates += [gr.update(visible=p == pipe) for p in pipelines]
-            updates += [gr.update(value=values.get(key, "")) if p == pipe else gr.update()
+            updates += [gr.update(visible=p == kind[name]) for p in pipelines]
+            updates += [gr.update(value=values.get(key, "")) if p == kind[name] else gr.update()
                         for p in pipelines for key in boxes[p]]
             return updates
 
-        chosen = preset.change(choose, preset, [about, *groups.values(), *flat])
+        chosen = preset.change(filled, preset, [about, *groups.values(), *flat])
 
         def edited_of(name: str, texts: tuple[str, ...]) -> dict[str, str]:
             """The fields of `name`'s pipeline, from the values of every field."""
-            pipe = form.pipeline_of(name)
+            pipe = kind[name]
             keys = [key for p in pipelines for key in boxes[p]]
             pipes = [p for p in pipelines for _ in boxes[p]]
             return {k: t for k, t, p in zip(keys, texts, pipes, strict=True) if p == pipe}
@@ -145,7 +147,7 @@ def build(queue: Queue) -> Any:
         def beside(name: str, error: str | None) -> list[Any]:
             """Each field's help, and the refusal beside the field it names (the command
             line's `command line: KEY=value: ...`)."""
-            pipe = form.pipeline_of(name)
+            pipe = kind[name]
             found = re.match(r"command line: ([\w.]+)=", error or "")
             bad = found[1] if found else None
             return [gr.update(info=f"⚠ {error}" if (p, k) == (pipe, bad) else info)
@@ -171,7 +173,7 @@ def build(queue: Queue) -> Any:
                     *beside(name, None)]
 
         def draw(name: str, *texts: str) -> list[Any]:
-            pipe = form.pipeline_of(name)
+            pipe = kind[name]
             if pipe != "zoom":
                 return [gr.update(), gr.update()]
             try:
@@ -204,8 +206,8 @@ def build(queue: Queue) -> Any:
 
         def refresh(current: str | None, name: str, *model_names: str) -> list[Any]:
             jobs = queue.jobs()
-            model = model_names[pipelines.index(form.pipeline_of(name))].strip()
-            layers = queue.layer_gallery(model)
+            model = model_names[pipelines.index(kind[name])].strip()
+            layers = queue.layer_gallery(model, jobs)
             rows = [[queue.describe(j)[h] for h in HEADERS] for j in jobs]
             running = next((j for j in jobs if j.status == "running"), None)
             frame = queue.latest_frame(running) if running else None
@@ -254,13 +256,7 @@ def build(queue: Queue) -> Any:
             if not job_id:
                 return [gr.update()] * (2 + len(pipelines) + len(flat))
             job = queue.get(job_id)
-            pipe = form.pipeline_of(job.preset)
-            values = _values(job.preset, job.overrides)
-            updates: list[Any] = [gr.update(value=job.preset), presets.describe(job.preset)]
-            updates += [gr.update(visible=p == pipe) for p in pipelines]
-            updates += [gr.update(value=values.get(key, "")) if p == pipe else gr.update()
-                        for p in pipelines for key in boxes[p]]
-            return updates
+            return [gr.update(value=job.preset), *filled(job.preset, job.overrides)]
 
         reopen.click(again, picked, [preset, about, *groups.values(), *flat])
         page.load(refresh, [picked, preset, *models], panels)

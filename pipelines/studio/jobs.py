@@ -165,10 +165,11 @@ class Queue:
         frames = sorted(work_dir_for(Path(job.output)).glob("frame_*.png"))
         return frames[-1] if frames else None
 
-    def layer_gallery(self, model: str) -> Path | None:
-        """The newest finished layer gallery of `model`."""
-        return next((p for j in self.jobs() if j.pipeline == "layers" and j.model == model
-                     and j.status == "done" for p in j.results()), None)
+    def layer_gallery(self, model: str, jobs: list[Job] | None = None) -> Path | None:
+        """The newest finished layer gallery of `model` (among `jobs`, default: every job)."""
+        return next((p for j in (self.jobs() if jobs is None else jobs)
+                     if j.pipeline == "layers" and j.model == model and j.status == "done"
+                     for p in j.results()), None)
 
     def _save(self, job: Job) -> None:
         job.folder.mkdir(parents=True, exist_ok=True)
