@@ -1,8 +1,10 @@
 """Speed levers for the dream engine, each measured against a baseline in the same run:
 fast input gradients (our Conv2D stand-in), XLA, thread counts, oneDNN, tile size, mixed
-precision and batch norm folded into the convolutions (render.fold).
+precision, batch norm folded into the convolutions (render.fold) and a tile's gradient in a
+graph of its own (oneDNN's pool gradients).
 
-    .venv/bin/python bench/levers.py [--levers fast xla threads onednn tile precision fold]
+    .venv/bin/python bench/levers.py [--levers fast xla threads onednn tile precision fold
+        pools]
         [--json PATH]
 
 Thread counts and TF_ENABLE_ONEDNN_OPTS only take effect in a fresh process, so those levers
@@ -27,7 +29,7 @@ if str(HERE) not in sys.path:  # run as a script or imported as bench.levers
 
 from process_levers import onednn_lever, threads_lever  # noqa: E402
 
-LEVERS = ("fast", "xla", "threads", "onednn", "tile", "precision", "fold")
+LEVERS = ("fast", "xla", "threads", "onednn", "tile", "precision", "fold", "pools")
 
 
 def _interleaved(variants: dict[str, Callable[[], Any]], rounds: int, per_round: int = 1
@@ -235,6 +237,43 @@ def fold_lever(models: Sequence[str] = ("efficientnet_lite0", "inception_v3"), s
                     "speedup": base / new, "activation_rel_diff": rel})
     return out
 
+
+def pools_lever(model: str = "inception_v3", size: int = 512, steps: int = 4, rounds: int = 4,
+                precisions: Sequence[str] = ("float32", "auto")) -> list[dict[str, Any]]:
+    """Engine ms/step with each tile's gradient in a function graph of its own (the engine as
+    it is) vs inlined into the octave's loops, where oneDNN's rewrite can leave max-pool
+    gradients on Eigen's kernel; per precision, with the largest output difference."""
+    import efficiency as ef
+    import numpy as np
+
+    from render.engine import DreamEngine, DreamSettings
+    from render.media.image import default_image
+
+    loaded = ef.load(model)
+    spec = loaded.spec
+    objective = ef.make_engine(loaded).objective
+    image = default_image((size, size))
+    settings = DreamSettings(octaves=1, steps=steps, tile=max(512, size))
+    out = []
+    for precision in precisions:
+        engines = {}
+        for variant in ("inlined", "own_graph"):
+            engine = DreamEngine(loaded.network, spec.preprocess, objective, "none",
+                                 spec.min_size, precision=precision)
+            if variant == "inlined":  # before the first trace: the tile's gradient in the loop
+                engine._patch_gradient = engine._gradient_of_patch
+            engines[variant] = engine
+        res = _interleaved({k: lambda e=e: e.dream(image, settings)
+                            for k, e in engines.items()}, rounds)
+        a, b = (e.dream(image, settings).astype(np.int16) for e in engines.values())
+        base, new = res["inlined"]["median_s"], res["own_graph"]["median_s"]
+        out.append({"lever": "pools_on_onednn", "model": model, "size": size,
+                    "precision": engines["own_graph"].precision,
+                    "ms_per_step": {k: 1e3 * v["median_s"] / steps for k, v in res.items()},
+                    "speedup": base / new, "max_output_diff": int(np.abs(a - b).max())})
+    return out
+
+
 RUNNERS: dict[str, Callable[[], dict[str, Any] | list[dict[str, Any]]]] = {
     "fast": fast_gradients_lever,
     "xla": xla_lever,
@@ -243,6 +282,7 @@ RUNNERS: dict[str, Callable[[], dict[str, Any] | list[dict[str, Any]]]] = {
     "tile": tile_lever,
     "precision": precision_lever,
     "fold": fold_lever,
+    "pools": pools_lever,
 }
 
 
@@ -257,7 +297,7 @@ def markdown(results: Sequence[dict[str, Any]]) -> str:
                          f"{value:.0f} | {value / base:.2f} |")
         extra = {k: v for k, v in r.items() if k in (
             "compile_s", "engine_octave_jit_compile", "gradient_rel_diff", "activation_rel_diff",
-            "matmul_gflops")}
+            "matmul_gflops", "precision", "max_output_diff")}
         if extra:
             lines.append(f"| | | {json.dumps(extra, default=str)[:300]} | | |")
     return "\n".join(lines)
