@@ -166,7 +166,8 @@ class DreamEngine:
             # and every engine traces once (a notebook of five engines was warned about it)
 
         self._octave = tf.function(
-            run_octave,
+            run_octave, autograph=False,  # loops written as tf.while_loop: autograph's
+            # conversion of every called function was half of the ~2 s trace
             input_signature=[
                 tf.TensorSpec([None, None, 3], tf.float32),  # image, engine space
                 tf.TensorSpec([], tf.int32),  # first step to run
@@ -189,7 +190,7 @@ class DreamEngine:
         # depth-first order that, in a graph with loops, can reach the gradient first: Eigen's
         # MaxPoolGrad then took a third of a bfloat16 InceptionV3 step. The tile's own graph has
         # no cycle, so every pool gets the fast kernel (README, Performance).
-        self._patch_gradient = tf.function(self._gradient_of_patch,
+        self._patch_gradient = tf.function(self._gradient_of_patch, autograph=False,
                                            experimental_attributes={"_noinline": True})
         self._guide_cache: dict[tuple[int, int], tuple[tf.Tensor, ...]] = {}
 
@@ -241,17 +242,20 @@ class DreamEngine:
         zoomed, turned and shifted (render.transforms: class dreams paint what survives)."""
         shape = tf.shape(img)
         ys, xs = tile_edges(shape[0], tile), tile_edges(shape[1], tile)
-        grad = tf.zeros_like(img)
+        across = tf.size(xs) - 1
         robust = seed is not None and self.objective.needs_logits
-        for iy in tf.range(tf.size(ys) - 1):
-            for ix in tf.range(tf.size(xs) - 1):
-                tile_seed = (tf.random.experimental.stateless_fold_in(seed, iy * tf.size(xs) + ix)
-                             if robust else tf.zeros([2], tf.int32))
-                patch_grad = self._patch_gradient(img[ys[iy]:ys[iy + 1], xs[ix]:xs[ix + 1]],
-                                                  weights, guides, tile_seed, robust)
-                grad += tf.pad(patch_grad, [[ys[iy], shape[0] - ys[iy + 1]],
-                                            [xs[ix], shape[1] - xs[ix + 1]], [0, 0]])
-        return grad
+
+        def add_tile(k: tf.Tensor, grad: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            iy, ix = k // across, k % across  # row by row
+            tile_seed = (tf.random.experimental.stateless_fold_in(seed, iy * tf.size(xs) + ix)
+                         if robust else tf.zeros([2], tf.int32))
+            patch_grad = self._patch_gradient(img[ys[iy]:ys[iy + 1], xs[ix]:xs[ix + 1]],
+                                              weights, guides, tile_seed, robust)
+            return k + 1, grad + tf.pad(patch_grad, [[ys[iy], shape[0] - ys[iy + 1]],
+                                                     [xs[ix], shape[1] - xs[ix + 1]], [0, 0]])
+
+        tiles = (tf.size(ys) - 1) * across
+        return tf.while_loop(lambda k, _: k < tiles, add_tile, (0, tf.zeros_like(img)))[1]
 
     def _gradient_of_patch(self, patch: tf.Tensor, weights: tf.Tensor,
                            guides: tuple[tf.Tensor, ...], seed: tf.Tensor,
@@ -270,7 +274,8 @@ class DreamEngine:
         dreams, 0 leaves the image alone)."""
         hw = tf.shape(img)[:2]
         denom = tf.cast(tf.maximum(steps - 1, 1), tf.float32)
-        for i in tf.range(first, first + count):
+
+        def step(i: tf.Tensor, img: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             # A random roll of the whole image each step hides tile seams and border effects.
             step_seed = tf.random.experimental.stateless_fold_in(seed, i)
             shift = tf.random.stateless_uniform(
@@ -280,8 +285,9 @@ class DreamEngine:
                                                 tf.random.experimental.stateless_fold_in(
                                                     step_seed, -1)), -shift, axis=[0, 1])
             grad = condition(grad, self.smoothing, tf.cast(i, tf.float32) / denom) * mask
-            img = tf.clip_by_value(img + step_size * grad, -1.0, 1.0)
-        return img
+            return i + 1, tf.clip_by_value(img + step_size * grad, -1.0, 1.0)
+
+        return tf.while_loop(lambda i, _: i < first + count, step, (first, img))[1]
 
     def dream(self, image: np.ndarray, settings: DreamSettings, seed: int = 0,
               layer_weights: Sequence[float] | None = None,
