@@ -1,10 +1,10 @@
 """Speed levers for the dream engine, each measured against a baseline in the same run:
 fast input gradients (our Conv2D stand-in), XLA, thread counts, oneDNN, tile size, mixed
 precision, batch norm folded into the convolutions (render.fold) and a tile's gradient in a
-graph of its own (oneDNN's pool gradients).
+graph of its own (oneDNN's pool gradients) and the reduced-precision network built once.
 
     .venv/bin/python bench/levers.py [--levers fast xla threads onednn tile precision fold
-        pools]
+        pools clone]
         [--json PATH]
 
 Thread counts and TF_ENABLE_ONEDNN_OPTS only take effect in a fresh process, so those levers
@@ -29,7 +29,7 @@ if str(HERE) not in sys.path:  # run as a script or imported as bench.levers
 
 from process_levers import onednn_lever, threads_lever  # noqa: E402
 
-LEVERS = ("fast", "xla", "threads", "onednn", "tile", "precision", "fold", "pools")
+LEVERS = ("fast", "xla", "threads", "onednn", "tile", "precision", "fold", "pools", "clone")
 
 
 def _interleaved(variants: dict[str, Callable[[], Any]], rounds: int, per_round: int = 1
@@ -274,6 +274,30 @@ def pools_lever(model: str = "inception_v3", size: int = 512, steps: int = 4, ro
     return out
 
 
+def clone_lever(model: str = "inception_v3", precision: str = "bfloat16") -> dict[str, Any]:
+    """Seconds to build an engine: float32, then `precision` twice (the first makes the folded
+    network's reduced-precision clone, the second reuses it: render.precision.network_at)."""
+    import efficiency as ef
+
+    from render.engine import DreamEngine
+    from render.models import parse_layers
+    from render.objectives import from_layer_terms
+
+    loaded = ef.load(model)  # a fresh load: nothing folded or cloned yet
+    spec = loaded.spec
+    objective = from_layer_terms(parse_layers(spec, None))
+    seconds = {}
+    for name, p in (("float32", "float32"), (f"{precision} first", precision),
+                    (f"{precision} again", precision)):
+        start = time.perf_counter()
+        DreamEngine(loaded.network, spec.preprocess, objective, "none", spec.min_size,
+                    precision=p)
+        seconds[name] = time.perf_counter() - start
+    return {"lever": "precision_clone_once", "model": model, "size": 0,
+            "ms_per_step": {k: 1e3 * v for k, v in seconds.items()},  # here: ms per build
+            "unit": "ms per engine build"}
+
+
 RUNNERS: dict[str, Callable[[], dict[str, Any] | list[dict[str, Any]]]] = {
     "fast": fast_gradients_lever,
     "xla": xla_lever,
@@ -283,6 +307,7 @@ RUNNERS: dict[str, Callable[[], dict[str, Any] | list[dict[str, Any]]]] = {
     "precision": precision_lever,
     "fold": fold_lever,
     "pools": pools_lever,
+    "clone": clone_lever,
 }
 
 
@@ -297,7 +322,7 @@ def markdown(results: Sequence[dict[str, Any]]) -> str:
                          f"{value:.0f} | {value / base:.2f} |")
         extra = {k: v for k, v in r.items() if k in (
             "compile_s", "engine_octave_jit_compile", "gradient_rel_diff", "activation_rel_diff",
-            "matmul_gflops", "precision", "max_output_diff")}
+            "matmul_gflops", "precision", "max_output_diff", "unit")}
         if extra:
             lines.append(f"| | | {json.dumps(extra, default=str)[:300]} | | |")
     return "\n".join(lines)

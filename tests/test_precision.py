@@ -126,3 +126,22 @@ def test_sidecar_model_record_names_the_precision_used(tiny_cnn):
     assert record["precision"] == {"used": expected.precision, "requested": "auto",
                                    "reason": expected.reason}
     assert auto.precision == record["precision"]["used"]
+
+
+@pytest.mark.parametrize("flags,auto,name,wanted", [
+    (["avx2", "fma"], "float32", "ours float32", 1.3),  # AVX2: float32 is the fast path
+    (["avx2", "fma"], "float32", "ours auto (float32)", 1.3),
+    (["avx512f", "avx512_bf16"], "bfloat16", "ours auto (bfloat16)", 2.5),
+    (["avx512f", "avx512_bf16"], "bfloat16", "ours float32", 1.0),  # never slower
+    (["avx512_bf16", "amx_bf16"], "bfloat16", "ours auto (bfloat16)", 3.0),
+    (["avx512_bf16", "amx_bf16"], "float32", "ours auto (float32)", 1.0),  # oneDNN off
+])
+def test_bench_asks_issue_28s_tutorial_ratio_of_each_machine_kind(flags, auto, name, wanted):
+    from bench.run import _tutorial_wanted, targets
+
+    machine = {"cpu_flags": flags, "device": "CPU", "auto_precision": auto}
+    assert _tutorial_wanted(machine, name) == wanted
+    results = {"precision": {"machine": machine, "rows": [],
+                             "tutorial": {"speedup_vs_tutorial": {name: wanted - 0.01}}}}
+    (row,) = targets(results)
+    assert row[1] == f">= {wanted:.1f}x" and row[3] is False
