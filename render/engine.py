@@ -12,6 +12,7 @@ in engine space: RGB in [-1, 1].
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -161,12 +162,11 @@ class DreamEngine:
                     f"{term.layer} has channels 0..{depth - 1}"
                 )
 
-        def run_octave(*args: tf.Tensor) -> tf.Tensor:  # this engine's own function: TF's
-            return self._run_octave(*args)  # retracing warning counts traces per function,
-            # and every engine traces once (a notebook of five engines was warned about it)
-
+        # Each engine traces once. TF's retracing warning counts traces per code object, so
+        # engines' methods (or closures) would be counted together and five engines in a
+        # process warned; a partial is keyed by itself.
         self._octave = tf.function(
-            run_octave, autograph=False,  # loops written as tf.while_loop: autograph's
+            functools.partial(self._run_octave), autograph=False,  # loops written as tf.while_loop: autograph's
             # conversion of every called function was half of the ~2 s trace
             input_signature=[
                 tf.TensorSpec([None, None, 3], tf.float32),  # image, engine space
@@ -190,7 +190,8 @@ class DreamEngine:
         # depth-first order that, in a graph with loops, can reach the gradient first: Eigen's
         # MaxPoolGrad then took a third of a bfloat16 InceptionV3 step. The tile's own graph has
         # no cycle, so every pool gets the fast kernel (README, Performance).
-        self._patch_gradient = tf.function(self._gradient_of_patch, autograph=False,
+        self._patch_gradient = tf.function(functools.partial(self._gradient_of_patch),
+                                           autograph=False,
                                            experimental_attributes={"_noinline": True})
         self._guide_cache: dict[tuple[int, int], tuple[tf.Tensor, ...]] = {}
 

@@ -203,3 +203,24 @@ def test_an_interrupt_during_an_octave_stops_it_between_steps(tiny_cnn, monkeypa
     sender.join()
     assert started and sum(started) < steps  # stopped with steps left
     assert set(started) == {2}
+
+
+def test_many_engines_in_one_process_are_not_warned_about_retracing(tiny_cnn):
+    """Each engine traces its octave once; TensorFlow counts traces per code object, and
+    engines sharing one (methods, closures) were warned after five engines in a process."""
+    import logging
+
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger = tf.get_logger()
+    logger.addHandler(handler)
+    try:
+        for _ in range(8):
+            engine = make_engine(tiny_cnn)
+            engine.dream(np.zeros((40, 40, 3), np.uint8), DreamSettings(octaves=1, steps=1,
+                                                                         tile=32))
+            assert engine.trace_count == 1
+    finally:
+        logger.removeHandler(handler)
+    assert not [m for m in seen if "retracing" in m], seen
