@@ -134,8 +134,9 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
                 rows.append((f"inception_v3 512 mixed3+5, {name} vs tutorial float32",
                              f">= {wanted:.1f}x", f"{speed:.2f}x", speed >= wanted))
         for row in p["rows"]:
-            rows.append((f"{row['model']} {row['size']} px {row['precision']}: share of the "
-                         f"{row['peak_precision']} matmul peak", ">= 75%",
+            rows.append((f"{row['model']} {row['size']} px, {row['requested']} -> "
+                         f"{row['precision']}: share of the {row['peak_precision']} matmul peak",
+                         ">= 75%",
                          f"{row['share_of_peak']:.0%}", row["share_of_peak"] >= 0.75))
     for key, row in r.get("presets", {}).get("rows", {}).items():
         rows.append((f"{key} 640x360: frame 0 / a later frame (s/frame)", "<= 3.0x",
