@@ -164,10 +164,10 @@ class DreamEngine:
 
         # Each engine traces once. TF's retracing warning counts traces per code object, so
         # engines' methods (or closures) would be counted together and five engines in a
-        # process warned; a partial is keyed by itself.
+        # process warned; a partial is keyed by itself. The loops are tf.while_loop: autograph
+        # converting every called function was half of the ~2 s trace.
         self._octave = tf.function(
-            functools.partial(self._run_octave), autograph=False,  # loops written as tf.while_loop: autograph's
-            # conversion of every called function was half of the ~2 s trace
+            functools.partial(self._run_octave), autograph=False,
             input_signature=[
                 tf.TensorSpec([None, None, 3], tf.float32),  # image, engine space
                 tf.TensorSpec([], tf.int32),  # first step to run
