@@ -7,7 +7,9 @@ and 28). Part `presets` of `make bench`.
 Each render's sidecar gives frame 0's seconds (the full dream of `dream.first_frame`, plus the
 engine's one-time trace and graph optimisation: a new engine per render) and the median of
 the later frames. The first render in the process also pays TensorFlow's own warm-up, so the
-rows keep the smallest frame 0 of the rounds."""
+rows keep the smallest frame 0 of the rounds. The engine's one-time setup is measured apart
+(a fresh engine's first one-step call at 128x128 less its second), so each row also says
+frame 0 without it: the dream work of frame 0 against a later frame's."""
 
 from __future__ import annotations
 
@@ -41,9 +43,30 @@ def measure(preset: str, precision: str, frames: int) -> tuple[str, list[float]]
     return key, [round(seconds[0], 2), round(statistics.median(seconds[1:]), 2)]
 
 
+def engine_setup_seconds(precision: str, model: str = "inception_v3") -> float:
+    """Seconds a fresh engine spends once, on its first call: tracing the octave function and
+    TensorFlow's graph optimisation (the network itself is built before)."""
+    import time
+
+    from render.build import build_engine
+    from render.engine import DreamSettings
+    from render.media.image import default_image
+
+    engine = build_engine(model, precision=precision, notify=QUIET.notify).engine
+    image, one = default_image((128, 128)), DreamSettings(octaves=1, steps=1)
+    seconds = []
+    for _ in range(2):
+        start = time.perf_counter()
+        engine.dream(image, one)
+        seconds.append(time.perf_counter() - start)
+    return seconds[0] - seconds[1]
+
+
 def run(rounds: int = 2, frames: int = 7) -> dict[str, Any]:
     """Every preset x precision, `rounds` times alternating; per row the rounds' pairs, the
-    smallest frame 0, the median later frame and their ratio."""
+    smallest frame 0, the median later frame, their ratio, and the ratio without the engine's
+    one-time setup."""
+    setup = {p: round(min(engine_setup_seconds(p) for _ in range(2)), 2) for p in PRECISIONS}
     pairs: dict[str, list[list[float]]] = {}
     for _ in range(rounds):
         for preset in PRESETS:
@@ -54,8 +77,10 @@ def run(rounds: int = 2, frames: int = 7) -> dict[str, Any]:
     for key, got in pairs.items():
         first = min(p[0] for p in got)
         later = statistics.median(p[1] for p in got)
+        once = setup[key.split()[1].split("->")[0]]
         rows[key] = {"frame0_seconds": first, "seconds_per_frame": later,
-                     "frame0_vs_later": round(first / later, 2), "rounds": got}
+                     "frame0_vs_later": round(first / later, 2), "engine_setup_seconds": once,
+                     "frame0_dream_vs_later": round((first - once) / later, 2), "rounds": got}
     return {"size": [640, 360], "frames": frames, **cpu(), "rows": rows}
 
 
@@ -64,11 +89,13 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [f"presets at 640x360, {results['frames']} frames; {results['cpu_model']} "
              f"({', '.join(results['cpu_flags'])}; oneDNN "
              f"{'on' if results['onednn'] else 'off'})", "",
-             "| preset requested->used | s/frame after frame 0 | frame 0 s | frame 0 / later |",
-             "|---|---|---|---|"]
+             "| preset requested->used | s/frame after frame 0 | frame 0 s | frame 0 / later | "
+             "engine setup s (in frame 0) | frame 0 less setup / later |",
+             "|---|---|---|---|---|---|"]
     for key, row in results["rows"].items():
         lines.append(f"| {key} | {row['seconds_per_frame']:.2f} | {row['frame0_seconds']:.2f} "
-                     f"| {row['frame0_vs_later']:.1f}x |")
+                     f"| {row['frame0_vs_later']:.1f}x | {row['engine_setup_seconds']:.2f} | "
+                     f"{row['frame0_dream_vs_later']:.1f}x |")
     return "\n".join(lines)
 
 

@@ -140,8 +140,9 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
                          f"{row['share_of_peak']:.0%}", row["share_of_peak"] >= 0.75))
     for key, row in r.get("presets", {}).get("rows", {}).items():
         rows.append((f"{key} 640x360: frame 0 / a later frame (s/frame)", "<= 3.0x",
-                     f"{row['frame0_vs_later']:.1f}x ({row['seconds_per_frame']:.2f} s)",
-                     row["frame0_vs_later"] <= 3.0))
+                     f"{row['frame0_vs_later']:.1f}x ({row['seconds_per_frame']:.2f} s); "
+                     f"{row['frame0_dream_vs_later']:.1f}x less the engine's one-time "
+                     f"{row['engine_setup_seconds']:.1f} s", row["frame0_vs_later"] <= 3.0))
     if "pipeline" in r:
         for name, row in r["pipeline"]["overhead"].items():
             rows.append((f"{name} 640x360: time outside the dream step", "<= 10%",
