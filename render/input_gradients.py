@@ -7,35 +7,47 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from render.tf_runtime import tf
 
 
-def _conv_input_gradient(dy: tf.Tensor, kernel: tf.Tensor, padding: str) -> tf.Tensor:
+def flipped_kernel(kernel: np.ndarray) -> np.ndarray:
+    """The kernel of a stride-1 conv's input gradient: `kernel` (kh, kw, cin, cout) flipped in
+    space with its in/out channels swapped."""
+    return np.ascontiguousarray(np.flip(kernel, (0, 1)).transpose(0, 1, 3, 2))
+
+
+def _conv_input_gradient(dy: tf.Tensor, flipped: tf.Tensor, padding: str) -> tf.Tensor:
     """Input gradient of a stride-1 conv, computed as a forward conv of `dy`.
 
     d/dx of conv(x, w) is the full correlation of dy with w flipped in space and with its
-    in/out channels swapped: an ordinary Conv2D with explicit padding. On CPU TensorFlow runs
-    that faster than its Conv2DBackpropInput (2.3x for InceptionV3's 3x3 stem convs, about
-    1.2x per step overall; bench/levers.py), and the result is the same up to rounding.
+    in/out channels swapped (`flipped_kernel`): an ordinary Conv2D with explicit padding. On
+    CPU TensorFlow runs that faster than its Conv2DBackpropInput (2.3x for InceptionV3's 3x3
+    stem convs, about 1.2x per step overall; bench/levers.py), and the result is the same up
+    to rounding.
     """
     pads = [[0, 0]]
-    for k in kernel.shape[:2]:
+    for k in flipped.shape[:2]:
         if padding == "same":  # forward padded (k-1)//2 before, the rest after
             pads.append([k - 1 - (k - 1) // 2, (k - 1) // 2])
         else:
             pads.append([k - 1, k - 1])
     pads.append([0, 0])
-    flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
     return tf.nn.conv2d(dy, flipped, 1, pads)
 
 
-def _fast_conv(x: tf.Tensor, kernel: tf.Tensor, padding: str) -> tf.Tensor:
-    """Stride-1 NHWC conv whose gradient flows to `x` only, via `_conv_input_gradient`."""
+def _fast_conv(x: tf.Tensor, kernel: tf.Tensor, flipped: tf.Tensor, bias: tf.Tensor | None,
+               padding: str) -> tf.Tensor:
+    """Stride-1 NHWC conv (+ bias) whose gradient flows to `x` only, via
+    `_conv_input_gradient`. The bias is added inside, so TensorFlow fuses it into the conv."""
 
     @tf.custom_gradient
     def conv(x: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
         y = tf.nn.conv2d(x, kernel, 1, padding.upper())
-        return y, lambda dy: _conv_input_gradient(dy, kernel, padding)
+        if bias is not None:
+            y = tf.nn.bias_add(y, bias)
+        return y, lambda dy: _conv_input_gradient(dy, flipped, padding)
 
     return conv(x)
 
@@ -61,7 +73,8 @@ def with_fast_input_gradients(model: tf.keras.Model) -> tf.keras.Model:
     weights and forward pass but computes the input gradient with a forward conv.
 
     Only the gradient w.r.t. the image is right: the stand-ins give no kernel gradient, so
-    the result is for dreaming, never for training. Other layers are reused as they are.
+    the result is for dreaming, never for training; they hold a flipped copy of the kernels
+    taken when they are made. Other layers are reused as they are.
     """
     import keras
 
@@ -71,12 +84,15 @@ def with_fast_input_gradients(model: tf.keras.Model) -> tf.keras.Model:
         def __init__(self, inner: keras.layers.Conv2D) -> None:
             super().__init__(name=inner.name, dtype=inner.dtype_policy)
             self.inner = inner
+            # flipped once here, not in every step's graph (a Transpose and a ReverseV2 per
+            # conv were 5% of a step); the network's weights are fixed while it dreams
+            self.flipped = tf.constant(flipped_kernel(np.asarray(inner.kernel)))
 
         def call(self, x: tf.Tensor) -> tf.Tensor:
             conv = self.inner
-            y = _fast_conv(x, tf.convert_to_tensor(conv.kernel), conv.padding)
-            if conv.use_bias:
-                y = y + conv.bias
+            y = _fast_conv(x, tf.convert_to_tensor(conv.kernel), self.flipped,
+                           tf.convert_to_tensor(conv.bias) if conv.use_bias else None,
+                           conv.padding)
             return y if conv.activation is None else conv.activation(y)
 
         def compute_output_shape(self, input_shape: tuple) -> tuple:
