@@ -66,8 +66,11 @@ def _as_list(got: Any) -> list[Any]:
 
 
 def _tutorial_wanted(machine: dict[str, Any], name: str) -> float:
-    """Issue 28's ratio to the tutorial loop for the variant `name` on this machine."""
-    flags = machine["cpu_flags"] if machine["device"] == "CPU" else []
+    """Issue 28's ratio to the tutorial loop for the variant `name` on this machine (a GPU has
+    none there: never slower)."""
+    if machine["device"] != "CPU":
+        return TUTORIAL_WANTED["float32 on bf16"]
+    flags = machine["cpu_flags"]
     unit = next((f for f in ("amx_bf16", "avx512_bf16") if f in flags), None)
     if "auto" in name and unit and machine["auto_precision"] != "float32":
         return TUTORIAL_WANTED[unit]

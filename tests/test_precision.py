@@ -139,6 +139,8 @@ def test_sidecar_model_record_names_the_precision_used(tiny_cnn):
 def test_bench_asks_issue_28s_tutorial_ratio_of_each_machine_kind(flags, auto, name, wanted):
     from bench.run import _tutorial_wanted, targets
 
+    gpu = {"cpu_flags": flags, "device": "GPU", "auto_precision": "bfloat16"}
+    assert _tutorial_wanted(gpu, name) == 1.0  # the issue sets no GPU ratio: never slower
     machine = {"cpu_flags": flags, "device": "CPU", "auto_precision": auto}
     assert _tutorial_wanted(machine, name) == wanted
     results = {"precision": {"machine": machine, "rows": [],
