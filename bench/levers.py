@@ -328,14 +328,11 @@ def markdown(results: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run the chosen levers, print a markdown table, optionally write JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--levers", nargs="+", default=list(LEVERS), choices=LEVERS)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args(argv)
+def run(names: Sequence[str], show: bool = True) -> list[dict[str, Any]]:
+    """The rows of the levers `names` (printed as each finishes when `show`); a lever that
+    fails is said on stderr and the others still run."""
     results = []
-    for name in args.levers:
+    for name in names:
         try:
             got = RUNNERS[name]()
         except Exception as exc:  # one broken lever must not lose the others' numbers
@@ -343,7 +340,18 @@ def main(argv: Sequence[str] | None = None) -> None:
             continue
         got = got if isinstance(got, list) else [got]
         results.extend(got)
-        print(markdown(got), flush=True)
+        if show:
+            print(markdown(got), flush=True)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the chosen levers, print a markdown table, optionally write JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levers", nargs="+", default=list(LEVERS), choices=LEVERS)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    results = run(args.levers)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")

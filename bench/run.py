@@ -61,10 +61,6 @@ def _memory() -> dict[str, Any]:
     return rows
 
 
-def _as_list(got: Any) -> list[Any]:
-    return got if isinstance(got, list) else [got]
-
-
 def _tutorial_wanted(machine: dict[str, Any], name: str) -> float:
     """Issue 28's ratio to the tutorial loop for the variant `name` on this machine (a GPU has
     none there: never slower)."""
@@ -91,7 +87,7 @@ def measure(parts: tuple[str, ...], work: Path) -> dict[str, Any]:
         "reference": lambda: reference.run(),
         "precision": lambda: precision.run(),
         "presets": lambda: preset_speed.run(),
-        "levers": lambda: [row for name in LEVERS for row in _as_list(levers.RUNNERS[name]())],
+        "levers": lambda: levers.run(LEVERS, show=False),
         "pipeline": lambda: pipeline.run(),
         "models": lambda: models.run(),
         "memory": _memory,

@@ -122,7 +122,9 @@ class DreamEngine:
         convs are the slower ones). False keeps TensorFlow's own conv gradient ops.
         `precision` (render.options.PRECISIONS; "auto" is resolved here) is the network's
         number format; the image and the update stay float32 (render.precision).
-        `fold_batch_norm` (render.fold) is on unless a benchmark compares without it."""
+        `fold_batch_norm` (render.fold) is on unless a benchmark compares without it.
+        The engine dreams with the weights `network` has now (the folded, reduced-precision
+        and fast-gradient networks hold copies): after changing them, make a new engine."""
         if smoothing not in SMOOTHING:
             raise ValueError(f"smoothing must be one of {SMOOTHING}, got {smoothing!r}")
         import keras
@@ -191,7 +193,7 @@ class DreamEngine:
         # MaxPoolGrad then took a third of a bfloat16 InceptionV3 step. The tile's own graph has
         # no cycle, so every pool gets the fast kernel (README, Performance).
         self._patch_gradient = tf.function(functools.partial(self._gradient_of_patch),
-                                           autograph=False,
+                                           autograph=False, reduce_retracing=True,
                                            experimental_attributes={"_noinline": True})
         self._guide_cache: dict[tuple[int, int], tuple[tf.Tensor, ...]] = {}
 
