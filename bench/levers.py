@@ -248,10 +248,12 @@ def pools_lever(model: str = "inception_v3", size: int = 512, steps: int = 4, ro
 
     from render.engine import DreamEngine, DreamSettings
     from render.media.image import default_image
+    from render.models import parse_layers
+    from render.objectives import from_layer_terms
 
     loaded = ef.load(model)
     spec = loaded.spec
-    objective = ef.make_engine(loaded).objective
+    objective = from_layer_terms(parse_layers(spec, None))  # the model's default layers
     image = default_image((size, size))
     settings = DreamSettings(octaves=1, steps=steps, tile=max(512, size))
     out = []
